@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, as README.md gives it: `./test.sh`.
+# It puts the pinned Python frameworks into ./.venv (creating it the first
+# time), then runs every test. Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# The venv must come from the same Python that part2 is built against:
+# pyo3 builds against $VIRTUAL_ENV's python if one is active, else python3.
+python=${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}
+python=${python:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "test.sh: creating .venv with $("$python" --version)"
+  "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check \
+  -r requirements.txt
+
+cargo test --workspace "$@"

@@ -1,0 +1,371 @@
+//! The wire-test kit that every stage's tests use.
+//!
+//! A test starts the real server binary with `--port 0`, reads the port from
+//! the first line the server prints, sends raw bytes over a real socket, reads
+//! the whole reply, and compares it with a snapshot. The snapshot shows the
+//! bytes exactly: every `\r` and `\n` is spelled out, because insta folds CRLF
+//! into LF and trims trailing whitespace before it compares, and a snapshot of
+//! the raw text could not tell a correct reply from a bare-LF one.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use std::{env, thread};
+
+/// How long a test waits for a server to start or to answer before failing.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The repository root: servers run from here, as the README's commands do.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits inside the workspace")
+        .to_path_buf()
+}
+
+/// Builds (if needed) a binary of a workspace package and returns its path.
+///
+/// Cargo only hands a test the binaries of its own package, so the kit asks
+/// cargo for the others; an up-to-date build takes a fraction of a second.
+pub fn binary(package: &str, bin: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let key = format!("{package}/{bin}");
+    if let Some((_, path)) = built.iter().find(|(k, _)| *k == key) {
+        return path.clone();
+    }
+    let run = escargot::CargoBuild::new()
+        .manifest_path(workspace_root().join("Cargo.toml"))
+        .package(package)
+        .bin(bin)
+        .current_release()
+        .run()
+        .unwrap_or_else(|e| panic!("cargo could not build {key}: {e}"));
+    let path = run.path().to_path_buf();
+    built.push((key, path.clone()));
+    path
+}
+
+/// A server binary running on a free port; dropping it stops the server.
+pub struct Server {
+    child: Child,
+    /// The port the server printed on its first line.
+    pub port: u16,
+    /// Everything the server printed after that line, stdout and stderr.
+    output: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Server {
+    /// Starts `bin` of `package` with `--port 0` and the given arguments.
+    pub fn start(package: &str, bin: &str, args: &[&str]) -> Server {
+        Self::start_with(package, bin, args, &[])
+    }
+
+    /// As [`Server::start`], with extra environment variables.
+    pub fn start_with(
+        package: &str,
+        bin: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Server {
+        let mut child = Command::new(binary(package, bin))
+            .args(["--port", "0"])
+            .args(args)
+            .envs(envs.iter().copied())
+            .current_dir(workspace_root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let (first_line, first_line_rx) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        collect(stdout, Arc::clone(&output), Some(first_line));
+        collect(stderr, Arc::clone(&output), None);
+
+        let line: String = match first_line_rx.recv_timeout(PATIENCE) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                // Give the readers a moment to drain the pipes.
+                thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "{bin} printed no first line; it said:\n{}",
+                    String::from_utf8_lossy(&output.lock().expect("lock"))
+                );
+            }
+        };
+        let port = port_in(&line).unwrap_or_else(|| {
+            panic!("{bin}'s first line names no port: {line:?}")
+        });
+        Server {
+            child,
+            port,
+            output,
+        }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the server printed after its first line (stdout and stderr).
+    pub fn output(&self) -> String {
+        let output = self.output.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&output).into_owned()
+    }
+
+    /// Waits until the server's output contains `text`; false on time-out.
+    pub fn wait_for_output(&self, text: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.output().contains(text) {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Opens a connection to the server.
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(("127.0.0.1", self.port))
+            .unwrap_or_else(|e| panic!("cannot connect: {e}"));
+        stream
+            .set_read_timeout(Some(PATIENCE))
+            .expect("set timeout");
+        // Each write leaves as its own segment, as a slow client's would.
+        stream.set_nodelay(true).expect("set nodelay");
+        stream
+    }
+
+    /// Sends `request` in one write and returns the whole reply.
+    pub fn exchange(&self, request: &[u8]) -> Vec<u8> {
+        self.exchange_in_parts(&[request], Duration::ZERO)
+    }
+
+    /// Sends `parts` in separate writes, `pause` apart, and returns the
+    /// whole reply: every byte until the server closes the connection.
+    pub fn exchange_in_parts(
+        &self,
+        parts: &[&[u8]],
+        pause: Duration,
+    ) -> Vec<u8> {
+        let mut stream = self.connect();
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                thread::sleep(pause);
+            }
+            stream.write_all(part).expect("send request");
+        }
+        read_reply(&mut stream)
+    }
+
+    /// Sends a signal (e.g. `libc::SIGINT`) to the server.
+    #[cfg(unix)]
+    pub fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.pid()).expect("pid fits an i32");
+        // SAFETY: kill(2) only sends a signal; it touches no memory of ours.
+        unsafe { libc::kill(pid, signal) };
+    }
+
+    /// Waits for the server to exit; `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Copies a pipe into `output`; the first line goes to `first_line` instead.
+fn collect(
+    pipe: impl Read + Send + 'static,
+    output: Arc<Mutex<Vec<u8>>>,
+    mut first_line: Option<mpsc::Sender<String>>,
+) {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut line = Vec::new();
+        while let Ok(n) = reader.read_until(b'\n', &mut line) {
+            if n == 0 {
+                break;
+            }
+            match first_line.take() {
+                Some(tx) => {
+                    let _ = tx.send(String::from_utf8_lossy(&line).into());
+                }
+                None => output.lock().expect("lock").extend_from_slice(&line),
+            }
+            line.clear();
+        }
+    });
+}
+
+/// Finds `port N` in the server's first line.
+fn port_in(line: &str) -> Option<u16> {
+    let rest = &line[line.find("port ")? + "port ".len()..];
+    let digits: String =
+        rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Reads until the server closes the connection.
+pub fn read_reply(stream: &mut TcpStream) -> Vec<u8> {
+    let mut reply = Vec::new();
+    if let Err(e) = stream.read_to_end(&mut reply) {
+        panic!(
+            "reading the reply failed after {} bytes: {e}\n{}",
+            reply.len(),
+            render(&reply)
+        );
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+    reply
+}
+
+/// Shows bytes exactly: `\r`, `\n`, `\t`, `\\` and every byte outside
+/// printable ASCII are escaped, and each `\n` also ends the line, so the
+/// text reads like the message while no byte is hidden.
+pub fn render(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    for (i, &byte) in bytes.iter().enumerate() {
+        match byte {
+            b'\r' => text.push_str("\\r"),
+            b'\n' => text.push_str("\\n\n"),
+            b'\t' => text.push_str("\\t"),
+            b'\\' => text.push_str("\\\\"),
+            // A space at the very end would be trimmed by insta.
+            b' ' if i + 1 == bytes.len() => text.push_str("\\x20"),
+            0x20..=0x7e => text.push(char::from(byte)),
+            _ => text.push_str(&format!("\\x{byte:02x}")),
+        }
+    }
+    text
+}
+
+/// The text a wire snapshot holds: the request and the reply, each with its
+/// exact length and rendered by [`render`]. The reply's Date value is the one
+/// thing that changes from run to run: it is checked to be the current time
+/// in IMF-fixdate format, then shown as `<IMF-fixdate>`.
+pub fn transcript(request: &[u8], reply: &[u8]) -> String {
+    let reply_shown = redact_date(reply);
+    format!(
+        "request ({} bytes):\n{}\n\nreply ({} bytes):\n{}\n",
+        request.len(),
+        render(request).trim_end_matches('\n'),
+        reply.len(),
+        render(&reply_shown).trim_end_matches('\n'),
+    )
+}
+
+/// Checks every `Date:` header in the reply's head and hides its value.
+pub fn redact_date(reply: &[u8]) -> Vec<u8> {
+    let head_end = find(reply, b"\r\n\r\n").map_or(reply.len(), |i| i + 2);
+    let mut shown = Vec::with_capacity(reply.len());
+    for line in reply[..head_end].split_inclusive(|&b| b == b'\n') {
+        let is_date =
+            line.len() > 5 && line[..5].eq_ignore_ascii_case(b"date:");
+        if !is_date {
+            shown.extend_from_slice(line);
+            continue;
+        }
+        // Keep every byte but the value: the name, the spaces, the ending.
+        let spaces = line[5..].iter().take_while(|&&b| b == b' ').count();
+        let ending = line
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
+        let (start, end) = (5 + spaces, line.len() - ending);
+        assert_imf_fixdate(&String::from_utf8_lossy(&line[start..end]));
+        shown.extend_from_slice(&line[..start]);
+        shown.extend_from_slice(b"<IMF-fixdate>");
+        shown.extend_from_slice(&line[end..]);
+    }
+    shown.extend_from_slice(&reply[head_end..]);
+    shown
+}
+
+/// Panics unless `value` is IMF-fixdate (RFC 9110, 5.6.7) and within a
+/// minute of now.
+pub fn assert_imf_fixdate(value: &str) {
+    let when = httpdate::parse_http_date(value)
+        .unwrap_or_else(|e| panic!("Date {value:?} is not an HTTP date: {e}"));
+    // httpdate also reads the two obsolete formats; only IMF-fixdate
+    // prints back unchanged.
+    assert_eq!(
+        httpdate::fmt_http_date(when),
+        value,
+        "Date {value:?} is not IMF-fixdate"
+    );
+    let now = SystemTime::now();
+    let skew = now.duration_since(when).unwrap_or_else(|e| e.duration());
+    assert!(skew < Duration::from_secs(60), "Date {value:?} is not now");
+}
+
+/// Where `needle` first occurs in `haystack`.
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The body of a reply: what follows the blank line after the head.
+pub fn body(reply: &[u8]) -> &[u8] {
+    find(reply, b"\r\n\r\n").map_or(&[][..], |i| &reply[i + 4..])
+}
+
+/// Compares a transcript with the snapshot `name` in `tests/snapshots/`.
+///
+/// Snapshots are named by the caller, not by the test function, so the book
+/// can include them by a path that never changes.
+#[track_caller]
+pub fn assert_wire(name: &str, request: &[u8], reply: &[u8]) {
+    let text = transcript(request, reply);
+    insta::with_settings!({
+        snapshot_path => "../snapshots",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+/// True when running under CI, where nothing may be skipped.
+pub fn in_ci() -> bool {
+    env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Runs `program` with `args` and returns its stdout; panics on failure.
+pub fn run_tool(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(workspace_root())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
