@@ -152,6 +152,7 @@ impl Server {
         self.exchange_in_parts(&[request], Duration::ZERO)
     }
 
+    // ANCHOR: exchange_in_parts
     /// Sends `parts` in separate writes, `pause` apart, and returns the
     /// whole reply: every byte until the server closes the connection.
     pub fn exchange_in_parts(
@@ -168,6 +169,7 @@ impl Server {
         }
         read_reply(&mut stream)
     }
+    // ANCHOR_END: exchange_in_parts
 
     /// Sends a signal (e.g. `libc::SIGINT`) to the server.
     #[cfg(unix)]
@@ -243,6 +245,7 @@ pub fn read_reply(stream: &mut TcpStream) -> Vec<u8> {
     reply
 }
 
+// ANCHOR: render
 /// Shows bytes exactly: `\r`, `\n`, `\t`, `\\` and every byte outside
 /// printable ASCII are escaped, and each `\n` also ends the line, so the
 /// text reads like the message while no byte is hidden.
@@ -262,7 +265,9 @@ pub fn render(bytes: &[u8]) -> String {
     }
     text
 }
+// ANCHOR_END: render
 
+// ANCHOR: transcript
 /// The text a wire snapshot holds: the request and the reply, each with its
 /// exact length and rendered by [`render`]. The reply's Date value is the one
 /// thing that changes from run to run: it is checked to be the current time
@@ -277,7 +282,9 @@ pub fn transcript(request: &[u8], reply: &[u8]) -> String {
         render(&reply_shown).trim_end_matches('\n'),
     )
 }
+// ANCHOR_END: transcript
 
+// ANCHOR: redact_date
 /// Checks every `Date:` header in the reply's head and hides its value.
 pub fn redact_date(reply: &[u8]) -> Vec<u8> {
     let head_end = find(reply, b"\r\n\r\n").map_or(reply.len(), |i| i + 2);
@@ -305,6 +312,7 @@ pub fn redact_date(reply: &[u8]) -> Vec<u8> {
     shown.extend_from_slice(&reply[head_end..]);
     shown
 }
+// ANCHOR_END: redact_date
 
 /// Panics unless `value` is IMF-fixdate (RFC 9110, 5.6.7) and within a
 /// minute of now.
@@ -333,6 +341,7 @@ pub fn body(reply: &[u8]) -> &[u8] {
     find(reply, b"\r\n\r\n").map_or(&[][..], |i| &reply[i + 4..])
 }
 
+// ANCHOR: assert_wire
 /// Compares a transcript with the snapshot `name` in `tests/snapshots/`.
 ///
 /// Snapshots are named by the caller, not by the test function, so the book
@@ -348,6 +357,7 @@ pub fn assert_wire(name: &str, request: &[u8], reply: &[u8]) {
         insta::assert_snapshot!(name, text);
     });
 }
+// ANCHOR_END: assert_wire
 
 /// True when running under CI, where nothing may be skipped.
 pub fn in_ci() -> bool {
@@ -368,4 +378,77 @@ pub fn run_tool(program: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Reads one reply without waiting for the server to close: the head, up
+/// to the blank line, then as many body bytes as its Content-Length says.
+pub fn read_response(stream: &mut TcpStream) -> Vec<u8> {
+    let mut reply = Vec::new();
+    let mut byte = [0u8; 1];
+    // One byte at a time, so that nothing after the reply is consumed.
+    while find(&reply, b"\r\n\r\n").is_none() {
+        match stream.read(&mut byte) {
+            Ok(0) => panic!("the head was cut short:\n{}", render(&reply)),
+            Ok(_) => reply.push(byte[0]),
+            Err(e) => {
+                panic!("reading the head failed: {e}\n{}", render(&reply))
+            }
+        }
+    }
+    let head = String::from_utf8_lossy(&reply).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no Content-Length in:\n{}", render(&reply)));
+    let mut body = vec![0; length];
+    stream
+        .read_exact(&mut body)
+        .unwrap_or_else(|e| panic!("reading the body failed: {e}"));
+    reply.extend_from_slice(&body);
+    reply
+}
+
+/// The state letter (`R`, `S`, `Z` for a zombie...) of each child process
+/// of `pid`, as `ps` shows it on Linux and macOS.
+#[cfg(unix)]
+pub fn child_states(pid: u32) -> Vec<char> {
+    run_tool("ps", &["-A", "-o", "ppid=,stat="])
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let ppid: u32 = fields.next()?.parse().ok()?;
+            (ppid == pid).then(|| fields.next()?.chars().next())?
+        })
+        .collect()
+}
+
+/// How many children of `pid` are zombies (`<defunct>` in `ps`, state Z):
+/// they have exited, and their parent has not collected their status.
+#[cfg(unix)]
+pub fn zombie_children(pid: u32) -> usize {
+    child_states(pid)
+        .iter()
+        .filter(|&&state| state == 'Z')
+        .count()
+}
+
+/// How many file descriptors the process `pid` has open.
+#[cfg(unix)]
+pub fn open_fds(pid: u32) -> usize {
+    if cfg!(target_os = "linux") {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap_or_else(|e| panic!("cannot list /proc/{pid}/fd: {e}"))
+            .count()
+    } else {
+        // No /proc on macOS: lsof lists each descriptor as a line `fN`.
+        run_tool("lsof", &["-p", &pid.to_string(), "-F", "f"])
+            .lines()
+            .filter_map(|line| line.strip_prefix('f'))
+            .filter(|fd| fd.parse::<u32>().is_ok())
+            .count()
+    }
 }

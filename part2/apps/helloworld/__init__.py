@@ -1,0 +1,1 @@
+"""A minimal Django project: one view, no database."""

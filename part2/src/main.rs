@@ -1,0 +1,61 @@
+//! `part2 module:callable`: serve a WSGI application.
+//!
+//! Ports the `if __name__ == '__main__':` block of `part2/webserver2.py`.
+//! Run it from the repository root: `cargo run -p part2 -- flaskapp:app`,
+//! then `curl -v http://127.0.0.1:8888/hello`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use pyo3::Python;
+
+// ANCHOR: args
+/// Part 2 of Let's Build A Web Server: a WSGI server embedding Python.
+#[derive(Parser)]
+struct Args {
+    /// The WSGI application, as module:callable (e.g. flaskapp:app)
+    app: String,
+    /// Address to listen on (`0.0.0.0` listens on every interface)
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free one)
+    #[arg(long, default_value_t = 8888)]
+    port: u16,
+    /// Don't print each request and response
+    #[arg(long, short)]
+    quiet: bool,
+}
+// ANCHOR_END: args
+
+// ANCHOR: main
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Err(message) = part2::start_python() {
+        eprintln!("part2: {message}");
+        return ExitCode::from(2);
+    }
+    let application =
+        Python::attach(|py| part2::load_application(py, &args.app));
+    let application = match application {
+        Ok(application) => application,
+        Err(message) => {
+            eprintln!("part2: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut httpd = match part2::make_server(&args.host, args.port, application)
+    {
+        Ok(httpd) => httpd,
+        Err(err) => {
+            eprintln!(
+                "part2: cannot listen on {}:{}: {err}",
+                args.host, args.port
+            );
+            return ExitCode::from(2);
+        }
+    };
+    httpd.verbose = !args.quiet;
+    println!("WSGIServer: Serving HTTP on port {} ...", httpd.server_port);
+    httpd.serve_forever()
+}
+// ANCHOR_END: main

@@ -1,0 +1,316 @@
+//! `start_response`, the callable a WSGI app calls to set the status and the
+//! headers, and the `write` callable it returns.
+//!
+//! Ports `WSGIServer.start_response` of `part2/webserver2.py`. The article
+//! stores the status and headers and leaves the rest out; PEP 3333 asks for
+//! more, and this file does all of it: check what the app passes, allow a
+//! second call only with `exc_info`, return a working `write`, and send the
+//! head only when the first byte of body is ready.
+
+use std::io::{self, Write};
+use std::net::TcpStream;
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+
+use crate::server::{Request, print_lines, send_plain, server_headers};
+
+// The error for an app that breaks the rules of PEP 3333 (a str body, a
+// malformed header, a second start_response). Its message goes into the
+// 500 response too: it is about WSGI, not about the app's secrets.
+create_exception!(part2, WSGIError, PyException);
+
+/// Headers that describe the connection, not the content: the server owns
+/// them, and PEP 3333 forbids apps to send them.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// How the client learns where the body ends.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Framing {
+    /// `Content-Length: n`: exactly n bytes follow.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`: each piece is sent with its size.
+    Chunked,
+    /// HTTP/1.0 without a length: the body ends when we close.
+    UntilClose,
+    /// HEAD, 1xx, 204 and 304 responses have no body at all.
+    NoBody,
+}
+
+// ANCHOR: struct
+/// The `start_response` callable handed to the app, with the state of the
+/// response it starts.
+#[pyclass(module = "part2")]
+pub struct StartResponse {
+    client_connection: TcpStream,
+    /// HEAD gets the head of a GET response and no body.
+    is_head: bool,
+    /// Chunked encoding needs an HTTP/1.1 client.
+    is_http11: bool,
+    verbose: bool,
+    /// What the app passed: the status line and its headers.
+    headers_set: Option<(String, Vec<(String, String)>)>,
+    /// Once the head is on the wire, the status can no longer change.
+    headers_sent: bool,
+    framing: Framing,
+    /// Body bytes sent so far.
+    sent: u64,
+}
+// ANCHOR_END: struct
+
+impl StartResponse {
+    pub fn new(
+        client_connection: TcpStream,
+        request: &Request,
+        verbose: bool,
+    ) -> Self {
+        StartResponse {
+            client_connection,
+            is_head: request.method == "HEAD",
+            is_http11: request.version == "HTTP/1.1",
+            verbose,
+            headers_set: None,
+            headers_sent: false,
+            framing: Framing::NoBody,
+            sent: 0,
+        }
+    }
+}
+
+#[pymethods]
+impl StartResponse {
+    // ANCHOR: call
+    /// `start_response(status, response_headers, exc_info=None)`.
+    #[pyo3(signature = (status, response_headers, exc_info = None))]
+    fn __call__(
+        slf: &Bound<'_, Self>,
+        status: &Bound<'_, PyAny>,
+        response_headers: &Bound<'_, PyAny>,
+        exc_info: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let mut this = slf.borrow_mut();
+        match exc_info.filter(|info| !info.is_none()) {
+            // The app caught an error and wants to send an error page
+            // instead. Too late if the head is out: re-raise its error.
+            Some(info) if this.headers_sent => {
+                return Err(PyErr::from_value(info.get_item(1)?));
+            }
+            Some(_) => {}
+            None if this.headers_set.is_some() => {
+                return Err(WSGIError::new_err(
+                    "start_response was called a second time without exc_info",
+                ));
+            }
+            None => {}
+        }
+        let status = check_status(status)?;
+        let headers = check_headers(response_headers)?;
+        this.headers_set = Some((status, headers));
+        drop(this);
+        // To adhere to PEP 3333, start_response returns a `write` callable.
+        Ok(slf.getattr("write")?.unbind())
+    }
+    // ANCHOR_END: call
+
+    // ANCHOR: write
+    /// `write(data)`: the old, imperative way for an app to send body.
+    fn write(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let data = data.cast::<PyBytes>().map_err(|_| {
+            WSGIError::new_err("write() needs bytes, not str: encode it")
+        })?;
+        self.send(data.as_bytes(), false)?;
+        Ok(())
+    }
+    // ANCHOR_END: write
+}
+
+/// A status must read like `200 OK`: three digits, a space, a reason.
+fn check_status(status: &Bound<'_, PyAny>) -> PyResult<String> {
+    let status: String = status
+        .cast::<PyString>()
+        .map_err(|_| WSGIError::new_err("status must be a str"))?
+        .extract()?;
+    let bytes = status.as_bytes();
+    let well_formed = bytes.len() > 4
+        && bytes[..3].iter().all(u8::is_ascii_digit)
+        && bytes[3] == b' '
+        && status.chars().all(|c| c == ' ' || c.is_ascii_graphic());
+    if !well_formed {
+        return Err(WSGIError::new_err(format!(
+            "status {status:?} is not like '200 OK'"
+        )));
+    }
+    Ok(status)
+}
+
+/// Headers must be a list of (name, value) str tuples that cannot break
+/// the head: no control characters, no hop-by-hop names.
+fn check_headers(
+    headers: &Bound<'_, PyAny>,
+) -> PyResult<Vec<(String, String)>> {
+    let headers = headers
+        .cast::<PyList>()
+        .map_err(|_| WSGIError::new_err("response_headers must be a list"))?;
+    let mut checked = Vec::with_capacity(headers.len());
+    for header in headers.iter() {
+        let pair = header.cast::<PyTuple>().map_err(|_| {
+            WSGIError::new_err(format!("header {header} is not a tuple"))
+        })?;
+        let (name, value): (String, String) = pair.extract().map_err(|_| {
+            WSGIError::new_err(format!("header {pair} is not (str, str)"))
+        })?;
+        let name_ok = !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+        let value_ok = value.chars().all(|c| c == '\t' || !c.is_control());
+        if !name_ok || !value_ok {
+            return Err(WSGIError::new_err(format!(
+                "header {name:?}: {value:?} would break the response head"
+            )));
+        }
+        if HOP_BY_HOP.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(WSGIError::new_err(format!(
+                "header {name:?} is hop-by-hop: the server sets it, not the app"
+            )));
+        }
+        checked.push((name, value));
+    }
+    Ok(checked)
+}
+
+impl StartResponse {
+    // ANCHOR: send
+    /// Sends one piece of body, with the head first if it has not gone yet.
+    /// `whole_body` says this piece is all the body there is.
+    pub fn send(&mut self, data: &[u8], whole_body: bool) -> io::Result<()> {
+        if self.headers_set.is_none() {
+            return Err(io::Error::other("body before start_response()"));
+        }
+        // PEP 3333: the head waits for the first non-empty piece of body.
+        if data.is_empty() {
+            return Ok(());
+        }
+        if !self.headers_sent {
+            let known_length = whole_body.then_some(data.len() as u64);
+            self.send_headers(known_length)?;
+        }
+        let data = match self.framing {
+            Framing::NoBody => return Ok(()),
+            // Never send more than the Content-Length promised.
+            Framing::Length(length) => {
+                let room = length.saturating_sub(self.sent);
+                &data[..data
+                    .len()
+                    .min(usize::try_from(room).unwrap_or(usize::MAX))]
+            }
+            _ => data,
+        };
+        if self.framing == Framing::Chunked {
+            write!(self.client_connection, "{:X}\r\n", data.len())?;
+            self.client_connection.write_all(data)?;
+            self.client_connection.write_all(b"\r\n")?;
+        } else {
+            self.client_connection.write_all(data)?;
+        }
+        self.sent += data.len() as u64;
+        Ok(())
+    }
+    // ANCHOR_END: send
+
+    // ANCHOR: finish
+    /// Ends the response once the iterable is exhausted.
+    pub fn finish(&mut self) -> io::Result<()> {
+        if self.headers_set.is_none() {
+            return Err(io::Error::other(
+                "the application returned without calling start_response()",
+            ));
+        }
+        if !self.headers_sent {
+            // No body at all: the head says so with Content-Length: 0.
+            self.send_headers(Some(0))?;
+        }
+        if self.framing == Framing::Chunked {
+            // The last chunk has size zero.
+            self.client_connection.write_all(b"0\r\n\r\n")?;
+        }
+        if self.verbose {
+            println!("> [{} bytes of body]\n", self.sent);
+        }
+        Ok(())
+    }
+    // ANCHOR_END: finish
+
+    // ANCHOR: send_headers
+    /// Sends the status line and the headers: the app's, then ours.
+    fn send_headers(&mut self, known_length: Option<u64>) -> io::Result<()> {
+        let (status, headers) = self.headers_set.as_ref().expect("checked");
+        let app_length = headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("Content-Length"))
+            .and_then(|(_, value)| value.trim().parse::<u64>().ok());
+        let code = &status[..3];
+        let has_body =
+            !(code.starts_with('1') || code == "204" || code == "304");
+        self.framing = match (app_length, known_length) {
+            _ if !has_body => Framing::NoBody,
+            (Some(length), _) | (None, Some(length)) => Framing::Length(length),
+            (None, None) if self.is_http11 => Framing::Chunked,
+            (None, None) => Framing::UntilClose,
+        };
+        let mut head = format!("HTTP/1.1 {status}\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str(&server_headers());
+        match self.framing {
+            Framing::Length(length) if app_length.is_none() => {
+                head.push_str(&format!("Content-Length: {length}\r\n"));
+            }
+            Framing::Chunked => head.push_str("Transfer-Encoding: chunked\r\n"),
+            _ => {}
+        }
+        // One request per connection: say so, and the client won't wait.
+        head.push_str("Connection: close\r\n\r\n");
+        if self.is_head {
+            self.framing = Framing::NoBody;
+        }
+        self.client_connection.write_all(head.as_bytes())?;
+        self.headers_sent = true;
+        if self.verbose {
+            print_lines("> ", head.as_bytes());
+        }
+        Ok(())
+    }
+    // ANCHOR_END: send_headers
+
+    // ANCHOR: fail
+    /// The app failed. If nothing has been sent, answer 500 (with `message`
+    /// when it is the server's own, e.g. a str body); if the head is out,
+    /// all we can do is close, and the client sees a cut-off response.
+    pub fn fail(&mut self, message: Option<&str>) {
+        if self.headers_sent {
+            return;
+        }
+        let body = match message {
+            Some(message) => format!("500 Internal Server Error: {message}\n"),
+            None => "500 Internal Server Error\n".to_string(),
+        };
+        let status = "500 Internal Server Error";
+        let _ = send_plain(&mut self.client_connection, status, &body);
+        self.headers_sent = true;
+        if self.verbose {
+            println!("> HTTP/1.1 {status}\n");
+        }
+    }
+    // ANCHOR_END: fail
+}

@@ -1,0 +1,215 @@
+//! Step 3d: the parent forgets to close its copy of each client socket:
+//! clients never see the end of the reply, and descriptors run out.
+//!
+//! Ports `part3/webserver3d.py` of Ruslan Spivak's "Let's Build A Web
+//! Server" (https://github.com/rspivak/lsbaws). Run it with
+//! `cargo run -p part3 --bin webserver3d`, then try
+//! `curl -v --ignore-content-length http://127.0.0.1:8888/hello`:
+//! it waits for the end of the reply, which never comes.
+
+use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::unix::process::parent_id;
+use std::process::{self, ExitCode};
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use clap::Parser;
+use nix::unistd::{ForkResult, fork};
+use socket2::{Domain, Socket, Type};
+
+// ANCHOR: args
+/// Step 3d of Let's Build A Web Server: a server that leaks sockets.
+#[derive(Parser)]
+struct Args {
+    /// Address to listen on (`0.0.0.0` listens on every interface)
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free one)
+    #[arg(long, default_value_t = 8888)]
+    port: u16,
+}
+// ANCHOR_END: args
+
+/// How many connections the kernel keeps waiting while we are busy.
+const REQUEST_QUEUE_SIZE: i32 = 5;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    serve_forever(&args)
+}
+
+// ANCHOR: handle_request
+fn handle_request(client_connection: &TcpStream) {
+    let request = match read_request(client_connection) {
+        Ok(request) => request,
+        Err(err) => return refuse(client_connection, &err),
+    };
+    println!("Child PID: {}. Parent PID {}", process::id(), parent_id());
+    print!("{request}");
+    // The client may have gone already; the next one still gets served.
+    let _ = send_response(client_connection, "200 OK", "Hello, World!");
+}
+// ANCHOR_END: handle_request
+
+// ANCHOR: serve_forever
+fn serve_forever(args: &Args) -> ExitCode {
+    let listen_socket = match listen(&args.host, args.port) {
+        Ok(socket) => socket,
+        Err(err) => {
+            eprintln!(
+                "{}: cannot listen on {}:{}: {err}",
+                env!("CARGO_BIN_NAME"),
+                args.host,
+                args.port
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let port = listen_socket.local_addr().map_or(args.port, |a| a.port());
+    println!("Serving HTTP on port {port} ...");
+    println!("Parent PID (PPID): {}\n", process::id());
+    let mut clients = Vec::new();
+
+    loop {
+        let (client_connection, _client_address) = match listen_socket.accept()
+        {
+            Ok(connection) => connection,
+            Err(err) => {
+                // Say, out of descriptors: tell, and don't spin.
+                eprintln!("{}: accept failed: {err}", env!("CARGO_BIN_NAME"));
+                thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        // SAFETY: the server runs a single thread, so the child's copy of
+        // memory holds no lock or half-done update of another thread, and
+        // the child may go on as an ordinary program.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => {
+                drop(listen_socket); // close child copy
+                handle_request(&client_connection);
+                drop(client_connection); // close
+                // ORIGINAL: `os._exit(0)`. exit() never returns either, so
+                // the child never loops back to accept; it flushes stdout.
+                process::exit(0); // child exits here
+            }
+            Ok(ForkResult::Parent { .. }) => {
+                // The parent forgets to close its copy: the connection stays
+                // open after the child closes its own, and the descriptor
+                // stays taken. Kept in a list, as the article does, because
+                // Rust would close it at the end of this iteration.
+                // drop(client_connection);
+                clients.push(client_connection);
+                println!("{}", clients.len());
+            }
+            Err(err) => {
+                // Say, too many processes: this client is closed unserved.
+                eprintln!("{}: fork failed: {err}", env!("CARGO_BIN_NAME"));
+            }
+        }
+    }
+}
+// ANCHOR_END: serve_forever
+
+// ANCHOR: listen
+fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
+    let address = (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "no address"))?;
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+    // Lets a restarted server take the port at once, while connections
+    // from its previous run still linger in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(REQUEST_QUEUE_SIZE)?;
+    Ok(socket.into())
+}
+// ANCHOR_END: listen
+
+/// The most a request head may take; bigger ones get a 431.
+const MAX_HEAD: u64 = 8 * 1024;
+/// The most we read away before closing, so a client can't keep us busy.
+const LINGER: u64 = 64 * 1024;
+
+// ANCHOR: read_request
+/// Reads the request line and the headers, up to the blank line.
+// ORIGINAL: `recv(1024)` returns whatever has arrived so far, at most 1024
+// bytes: a longer request is cut short and a slow one is read half-way.
+// SIMPLIFICATION: a request body is left unread; closing a socket with
+// unread bytes resets the connection. A GET has no body; part 2 reads it.
+fn read_request(client_connection: &TcpStream) -> io::Result<String> {
+    // A client that connects and sends nothing must not hold us forever.
+    client_connection.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(client_connection.take(MAX_HEAD));
+    let mut request = String::new();
+    loop {
+        // Appends one line, `\r\n` included; fails on bytes that are not
+        // UTF-8 (ErrorKind::InvalidData).
+        let read = reader.read_line(&mut request)?;
+        if request.len() as u64 >= MAX_HEAD {
+            return Err(io::Error::new(
+                ErrorKind::FileTooLarge,
+                "head too big",
+            ));
+        }
+        if read == 0 {
+            return Err(io::Error::new(ErrorKind::UnexpectedEof, "cut short"));
+        }
+        if request.ends_with("\n\r\n") || request.ends_with("\n\n") {
+            break;
+        }
+    }
+    // The request line must read `METHOD /target HTTP/1.x`.
+    let request_line: Vec<&str> = request.split_whitespace().take(3).collect();
+    match request_line[..] {
+        [_, _, version] if version.starts_with("HTTP/1.") => Ok(request),
+        _ => Err(io::Error::new(ErrorKind::InvalidData, "bad request line")),
+    }
+}
+// ANCHOR_END: read_request
+
+// ANCHOR: refuse
+/// Answers a request we could not read with a 4xx, then closes gently.
+fn refuse(client_connection: &TcpStream, err: &io::Error) {
+    eprintln!("{}: bad request: {err}", env!("CARGO_BIN_NAME"));
+    let (status, body) = match err.kind() {
+        ErrorKind::FileTooLarge => {
+            ("431 Request Header Fields Too Large", "Too large\n")
+        }
+        ErrorKind::InvalidData => ("400 Bad Request", "Bad request\n"),
+        // The client hung up or went quiet: nobody to answer.
+        _ => return,
+    };
+    let _ = send_response(client_connection, status, body);
+    // The rest of a bad request is still unread, and closing a socket
+    // that holds unread bytes resets the connection: the client may lose
+    // our reply. Say we are done, then read them away.
+    let _ = client_connection.shutdown(Shutdown::Write);
+    let _ = io::copy(&mut client_connection.take(LINGER), &mut io::sink());
+}
+// ANCHOR_END: refuse
+
+// ANCHOR: send_response
+// ORIGINAL: the article sends bare `\n` line ends and no Content-Length.
+// HTTP/1.1 wants `\r\n`, a Date, and a length the client can trust.
+fn send_response(
+    mut client_connection: &TcpStream,
+    status: &str,
+    body: &str,
+) -> io::Result<()> {
+    let http_response = format!(
+        "HTTP/1.1 {status}\r\n\
+         Date: {date}\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         Content-Length: {length}\r\n\
+         Connection: close\r\n\
+         \r\n\
+         {body}",
+        date = httpdate::fmt_http_date(SystemTime::now()),
+        length = body.len(),
+    );
+    client_connection.write_all(http_response.as_bytes())
+}
+// ANCHOR_END: send_response
