@@ -17,3 +17,10 @@ fi
   -r requirements.txt
 
 cargo test --workspace "$@"
+
+# The book: every listing, transcript and command in it must be real.
+# It needs mdBook 0.5.4 exactly (a newer one may render differently).
+if [ "$(mdbook --version 2>/dev/null)" != "mdbook v0.5.4" ]; then
+  cargo install mdbook --version 0.5.4 --locked
+fi
+bash book/check.sh

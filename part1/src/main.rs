@@ -27,6 +27,7 @@ struct Args {
 
 // ANCHOR: main
 fn main() -> ExitCode {
+    // ANCHOR: startup
     let args = Args::parse();
     let listen_socket = match listen(&args.host, args.port) {
         Ok(socket) => socket,
@@ -40,12 +41,16 @@ fn main() -> ExitCode {
     };
     let port = listen_socket.local_addr().map_or(args.port, |a| a.port());
     println!("Serving HTTP on port {port} ...");
+    // ANCHOR_END: startup
 
+    // ANCHOR: accept
     for client_connection in listen_socket.incoming() {
         // A failed accept (say, the client gave up) ends only that client.
         let Ok(mut client_connection) = client_connection else {
             continue;
         };
+        // ANCHOR_END: accept
+        // ANCHOR: respond
         let (status, body) = match read_request(&client_connection) {
             Ok(request) => {
                 print!("{request}");
@@ -65,6 +70,8 @@ fn main() -> ExitCode {
                 }
             }
         };
+        // ANCHOR_END: respond
+        // ANCHOR: reply_and_close
         // The client may have gone already; the next one still gets served.
         let _ = send_response(&mut client_connection, status, body);
         // Closing a socket that still holds unread bytes (a body, the rest of
@@ -73,6 +80,7 @@ fn main() -> ExitCode {
         let _ = client_connection.shutdown(Shutdown::Write);
         let _ = io::copy(&mut client_connection.take(LINGER), &mut io::sink());
     }
+    // ANCHOR_END: reply_and_close
     ExitCode::SUCCESS
 }
 // ANCHOR_END: main
@@ -95,11 +103,14 @@ fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
 // ANCHOR_END: listen
 
 // ANCHOR: read_request
+// ANCHOR: limits
 /// The most a request head may take; bigger ones get a 431.
 const MAX_HEAD: u64 = 8 * 1024;
 /// The most we read away before closing, so a client can't keep us busy.
 const LINGER: u64 = 64 * 1024;
 
+// ANCHOR_END: limits
+// ANCHOR: read_head
 /// Reads the request line and the headers, up to the blank line.
 // ORIGINAL: `recv(1024)` returns whatever has arrived so far, at most 1024
 // bytes: a longer request is cut short and a slow one is read half-way.
@@ -125,6 +136,8 @@ fn read_request(client_connection: &TcpStream) -> io::Result<String> {
             break;
         }
     }
+    // ANCHOR_END: read_head
+    // ANCHOR: request_line
     // The request line must read `METHOD /target HTTP/1.x`.
     let request_line: Vec<&str> = request.split_whitespace().take(3).collect();
     match request_line[..] {
@@ -132,6 +145,7 @@ fn read_request(client_connection: &TcpStream) -> io::Result<String> {
         _ => Err(io::Error::new(ErrorKind::InvalidData, "bad request line")),
     }
 }
+// ANCHOR_END: request_line
 // ANCHOR_END: read_request
 
 // ANCHOR: send_response

@@ -5,16 +5,20 @@ use std::time::Duration;
 
 use wire_tests::{Server, assert_wire, body, run_tool};
 
+// ANCHOR: part1
 fn part1() -> Server {
     Server::start("part1", "part1", &[])
 }
+// ANCHOR_END: part1
 
+// ANCHOR: get_root
 #[test]
 fn get_root() {
     let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let reply = part1().exchange(request);
     assert_wire("part1-get-root", request, &reply);
 }
+// ANCHOR_END: get_root
 
 #[test]
 fn get_hello_as_curl_sends_it() {
