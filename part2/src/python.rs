@@ -23,7 +23,7 @@ pub const APPS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/apps");
 /// The Python whose packages the app sees: the venv at `$VIRTUAL_ENV`, else
 /// `./.venv`, else the interpreter this program was built against.
 pub fn python_executable() -> PathBuf {
-    let venv = match env::var_os("VIRTUAL_ENV") {
+    let venv = match env::var_os("VIRTUAL_ENV").filter(|v| !v.is_empty()) {
         Some(venv) => Some(PathBuf::from(venv)),
         None => env::current_dir().ok().map(|dir| dir.join(".venv")),
     };

@@ -145,6 +145,9 @@ impl WSGIServer {
                 });
             // Construct a response and send it back to the client.
             self.finish_response(py, result, &start_response);
+            // Close the connection now: the app may keep start_response
+            // alive (in a traceback, say), and with it an open socket.
+            drop(start_response.borrow_mut().take_connection()); // close
         });
     }
     // ANCHOR_END: handle_one_request

@@ -9,13 +9,14 @@
 
 use std::io::{self, Write};
 use std::net::TcpStream;
+use std::time::SystemTime;
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
-use crate::server::{Request, print_lines, send_plain, server_headers};
+use crate::server::{Request, SERVER_SOFTWARE, print_lines, send_plain};
 
 // The error for an app that breaks the rules of PEP 3333 (a str body, a
 // malformed header, a second start_response). Its message goes into the
@@ -53,7 +54,9 @@ enum Framing {
 /// response it starts.
 #[pyclass(module = "part2")]
 pub struct StartResponse {
-    client_connection: TcpStream,
+    /// Taken back by the server when the response is done: the app may keep
+    /// this object alive (say, in a traceback), but not the connection.
+    client_connection: Option<TcpStream>,
     /// HEAD gets the head of a GET response and no body.
     is_head: bool,
     /// Chunked encoding needs an HTTP/1.1 client.
@@ -76,7 +79,7 @@ impl StartResponse {
         verbose: bool,
     ) -> Self {
         StartResponse {
-            client_connection,
+            client_connection: Some(client_connection),
             is_head: request.method == "HEAD",
             is_http11: request.version == "HTTP/1.1",
             verbose,
@@ -172,7 +175,10 @@ fn check_headers(
         })?;
         let name_ok = !name.is_empty()
             && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
-        let value_ok = value.chars().all(|c| c == '\t' || !c.is_control());
+        // PEP 3333: values are latin-1 strings, sent one byte per char.
+        let value_ok = value
+            .chars()
+            .all(|c| c == '\t' || (u32::from(c) <= 0xff && !c.is_control()));
         if !name_ok || !value_ok {
             return Err(WSGIError::new_err(format!(
                 "header {name:?}: {value:?} would break the response head"
@@ -189,6 +195,19 @@ fn check_headers(
 }
 
 impl StartResponse {
+    /// The connection, while the response is still being sent.
+    fn connection(&mut self) -> io::Result<&mut TcpStream> {
+        self.client_connection.as_mut().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotConnected, "the response is over")
+        })
+    }
+
+    /// Ends the response: the server takes the connection back, and a
+    /// `write` the app calls later fails instead of writing to it.
+    pub fn take_connection(&mut self) -> Option<TcpStream> {
+        self.client_connection.take()
+    }
+
     // ANCHOR: send
     /// Sends one piece of body, with the head first if it has not gone yet.
     /// `whole_body` says this piece is all the body there is.
@@ -200,12 +219,15 @@ impl StartResponse {
         if data.is_empty() {
             return Ok(());
         }
+        // The head and the first piece leave in one write: one system call,
+        // and one packet where they fit.
+        let mut out = Vec::new();
         if !self.headers_sent {
             let known_length = whole_body.then_some(data.len() as u64);
-            self.send_headers(known_length)?;
+            out = self.head(known_length);
         }
         let data = match self.framing {
-            Framing::NoBody => return Ok(()),
+            Framing::NoBody => &[][..],
             // Never send more than the Content-Length promised.
             Framing::Length(length) => {
                 let room = length.saturating_sub(self.sent);
@@ -213,15 +235,16 @@ impl StartResponse {
                     .len()
                     .min(usize::try_from(room).unwrap_or(usize::MAX))]
             }
-            _ => data,
+            Framing::Chunked | Framing::UntilClose => data,
         };
-        if self.framing == Framing::Chunked {
-            write!(self.client_connection, "{:X}\r\n", data.len())?;
-            self.client_connection.write_all(data)?;
-            self.client_connection.write_all(b"\r\n")?;
+        if self.framing == Framing::Chunked && !data.is_empty() {
+            out.extend_from_slice(format!("{:X}\r\n", data.len()).as_bytes());
+            out.extend_from_slice(data);
+            out.extend_from_slice(b"\r\n");
         } else {
-            self.client_connection.write_all(data)?;
+            out.extend_from_slice(data);
         }
+        self.connection()?.write_all(&out)?;
         self.sent += data.len() as u64;
         Ok(())
     }
@@ -235,14 +258,16 @@ impl StartResponse {
                 "the application returned without calling start_response()",
             ));
         }
+        let mut out = Vec::new();
         if !self.headers_sent {
             // No body at all: the head says so with Content-Length: 0.
-            self.send_headers(Some(0))?;
+            out = self.head(Some(0));
         }
         if self.framing == Framing::Chunked {
             // The last chunk has size zero.
-            self.client_connection.write_all(b"0\r\n\r\n")?;
+            out.extend_from_slice(b"0\r\n\r\n");
         }
+        self.connection()?.write_all(&out)?;
         if self.verbose {
             println!("> [{} bytes of body]\n", self.sent);
         }
@@ -250,13 +275,17 @@ impl StartResponse {
     }
     // ANCHOR_END: finish
 
-    // ANCHOR: send_headers
-    /// Sends the status line and the headers: the app's, then ours.
-    fn send_headers(&mut self, known_length: Option<u64>) -> io::Result<()> {
+    // ANCHOR: head
+    /// The status line and the headers: the app's, then ours. Decides how
+    /// the body is framed, and counts the head as sent.
+    fn head(&mut self, known_length: Option<u64>) -> Vec<u8> {
         let (status, headers) = self.headers_set.as_ref().expect("checked");
-        let app_length = headers
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("Content-Length"))
+        let has = |wanted: &str| {
+            headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(wanted))
+        };
+        let app_length = has("Content-Length")
             .and_then(|(_, value)| value.trim().parse::<u64>().ok());
         let code = &status[..3];
         let has_body =
@@ -271,7 +300,14 @@ impl StartResponse {
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
-        head.push_str(&server_headers());
+        // Ours, unless the app set its own.
+        if has("Date").is_none() {
+            let now = httpdate::fmt_http_date(SystemTime::now());
+            head.push_str(&format!("Date: {now}\r\n"));
+        }
+        if has("Server").is_none() {
+            head.push_str(&format!("Server: {SERVER_SOFTWARE}\r\n"));
+        }
         match self.framing {
             Framing::Length(length) if app_length.is_none() => {
                 head.push_str(&format!("Content-Length: {length}\r\n"));
@@ -284,14 +320,14 @@ impl StartResponse {
         if self.is_head {
             self.framing = Framing::NoBody;
         }
-        self.client_connection.write_all(head.as_bytes())?;
         self.headers_sent = true;
         if self.verbose {
             print_lines("> ", head.as_bytes());
         }
-        Ok(())
+        // Every char is at most U+00FF (check_headers made sure): one byte.
+        head.chars().map(|c| c as u8).collect()
     }
-    // ANCHOR_END: send_headers
+    // ANCHOR_END: head
 
     // ANCHOR: fail
     /// The app failed. If nothing has been sent, answer 500 (with `message`
@@ -306,7 +342,9 @@ impl StartResponse {
             None => "500 Internal Server Error\n".to_string(),
         };
         let status = "500 Internal Server Error";
-        let _ = send_plain(&mut self.client_connection, status, &body);
+        if let Ok(client_connection) = self.connection() {
+            let _ = send_plain(client_connection, status, &body);
+        }
         self.headers_sent = true;
         if self.verbose {
             println!("> HTTP/1.1 {status}\n");

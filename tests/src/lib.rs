@@ -72,11 +72,23 @@ impl Server {
         args: &[&str],
         envs: &[(&str, &str)],
     ) -> Server {
+        Self::start_in(&workspace_root(), package, bin, args, envs)
+    }
+
+    /// As [`Server::start_with`], in the folder `dir` instead of the
+    /// repository root.
+    pub fn start_in(
+        dir: &Path,
+        package: &str,
+        bin: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Server {
         let mut child = Command::new(binary(package, bin))
             .args(["--port", "0"])
             .args(args)
             .envs(envs.iter().copied())
-            .current_dir(workspace_root())
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -336,6 +348,33 @@ pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// The payload of a reply: its body, with the chunks of a chunked body
+/// joined (the test then reads what the app sent, however it was framed).
+pub fn payload(reply: &[u8]) -> Vec<u8> {
+    let head =
+        String::from_utf8_lossy(&reply[..reply.len() - body(reply).len()]);
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return body(reply).to_vec();
+    }
+    let mut rest = body(reply);
+    let mut joined = Vec::new();
+    while let Some(line_end) = find(rest, b"\r\n") {
+        let size = String::from_utf8_lossy(&rest[..line_end]);
+        let size = usize::from_str_radix(size.trim(), 16)
+            .unwrap_or_else(|_| panic!("bad chunk size {size:?}"));
+        let chunk = &rest[line_end + 2..];
+        if size == 0 || chunk.len() < size + 2 {
+            break;
+        }
+        joined.extend_from_slice(&chunk[..size]);
+        rest = &chunk[size + 2..];
+    }
+    joined
+}
+
 /// The body of a reply: what follows the blank line after the head.
 pub fn body(reply: &[u8]) -> &[u8] {
     find(reply, b"\r\n\r\n").map_or(&[][..], |i| &reply[i + 4..])
@@ -362,6 +401,31 @@ pub fn assert_wire(name: &str, request: &[u8], reply: &[u8]) {
 /// True when running under CI, where nothing may be skipped.
 pub fn in_ci() -> bool {
     env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The project's venv, made by `./test.sh`.
+pub fn venv() -> PathBuf {
+    workspace_root().join(".venv")
+}
+
+/// Whether the project's venv can import the Python `module` (a framework
+/// an example app needs). Outside CI a test without it says so and skips;
+/// under CI it fails instead, so a missing framework can't pass unnoticed.
+pub fn python_has(module: &str) -> bool {
+    let python = venv().join("bin/python");
+    let found = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !found {
+        assert!(
+            !in_ci(),
+            "{} cannot import {module}: ./test.sh installs it",
+            python.display()
+        );
+        eprintln!("skipped: {module} is not installed; run ./test.sh");
+    }
+    found
 }
 
 /// Runs `program` with `args` and returns its stdout; panics on failure.

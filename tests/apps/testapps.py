@@ -1,0 +1,165 @@
+"""WSGI apps that the tests of part2 and webserver3h run, one per rule of
+PEP 3333 that a server must get right. None needs a framework.
+
+The tests start the server in this folder, so `testapps:echo_environ` is
+found from the current directory, as a learner's own module would be.
+"""
+import sys
+import warnings
+from urllib.parse import parse_qs
+from wsgiref.validate import WSGIWarning, validator
+
+
+def echo_environ(environ, start_response):
+    """Each environ key, the type of its value, and the value's repr (with
+    every non-ASCII char escaped, so latin-1 values read unambiguously)."""
+    body = environ["wsgi.input"].read()
+    lines = [f"{key} {type(value).__name__} {ascii(value)}"
+             for key, value in sorted(environ.items())]
+    lines.append(f"body {body!r}")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return ["\n".join(lines).encode() + b"\n"]
+
+
+def read_input(environ, start_response):
+    """Reads wsgi.input every way PEP 3333 lists, one per request path."""
+    stream = environ["wsgi.input"]
+    how = environ["PATH_INFO"]
+    if how == "/read":
+        got = [stream.read()]
+    elif how == "/read-n":
+        got = [stream.read(4), stream.read(4), stream.read()]
+    elif how == "/readline":
+        got = [stream.readline(), stream.readline(3), stream.readline()]
+    elif how == "/readlines":
+        got = stream.readlines()
+    else:
+        got = list(stream)
+    # The end of input is the end of the body: reads return b"".
+    got.append(stream.read())
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [repr(got).encode() + b"\n"]
+
+
+def echo_form(environ, start_response):
+    """Parses an urlencoded form (POST body, or the query string on GET)."""
+    if environ["REQUEST_METHOD"] == "POST":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        data = environ["wsgi.input"].read(length).decode("latin-1")
+    else:
+        data = environ["QUERY_STRING"]
+    form = parse_qs(data)
+    lines = [f"{key}={', '.join(values)}" for key, values in sorted(form.items())]
+    start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+    return ["\n".join(lines).encode() + b"\n"]
+
+
+def raises(environ, start_response):
+    """Fails before start_response: the server must answer 500."""
+    raise RuntimeError("the app failed on purpose")
+
+
+def raises_late(environ, start_response):
+    """Fails after the head has gone: the client sees a cut-off reply."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"first part\n"
+    raise RuntimeError("the app failed half-way on purpose")
+
+
+def str_body(environ, start_response):
+    """The classic mistake: str where WSGI wants bytes."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return ["Hello, str!\n"]
+
+
+def writer(environ, start_response):
+    """The old imperative API: write() the body, return nothing more."""
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"written ")
+    write(b"with write()\n")
+    return []
+
+
+def generator(environ, start_response):
+    """A body in pieces, length unknown: chunked for HTTP/1.1."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"one\n"
+    yield b""  # an empty piece must not end the chunked body
+    yield b"two\n"
+
+
+def app_headers(environ, start_response):
+    """Sets Date and Server itself, and a non-ASCII latin-1 value."""
+    start_response("200 OK", [
+        ("Content-Type", "text/plain"),
+        ("Date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ("Server", "testapps"),
+        ("X-Latin-1", "caf\u00e9"),
+    ])
+    return [b"ok\n"]
+
+
+def bad_header(environ, start_response):
+    """A header value that would split the response: must be refused."""
+    start_response("200 OK", [("X-Evil", "a\r\nSet-Cookie: x=1")])
+    return [b"never sent\n"]
+
+
+def twice(environ, start_response):
+    """start_response a second time without exc_info is an error."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"never sent\n"]
+
+
+def error_page(environ, start_response):
+    """Catches its own error and replaces the head, with exc_info."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    try:
+        raise ValueError("something went wrong")
+    except ValueError:
+        start_response("503 Service Unavailable",
+                       [("Content-Type", "text/plain")], sys.exc_info())
+    return [b"Sorry, try again later.\n"]
+
+
+class ClosingBody:
+    """An iterable whose close() counts its calls, as PEP 3333 requires a
+    server to call it: after the body is sent, and also when sending fails.
+    """
+    closed = 0
+
+    def __init__(self, fail):
+        self.fail = fail
+
+    def __iter__(self):
+        yield b"part one\n"
+        if self.fail:
+            raise RuntimeError("the iterable failed on purpose")
+        yield b"part two\n"
+
+    def close(self):
+        ClosingBody.closed += 1
+
+
+def closing(environ, start_response):
+    """/ok and /fail return a ClosingBody; /count says how many closed."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    if environ["PATH_INFO"] == "/count":
+        return [f"close() was called {ClosingBody.closed} times\n".encode()]
+    return ClosingBody(fail=environ["PATH_INFO"] == "/fail")
+
+
+def _validated(environ, start_response):
+    """A plain app for wsgiref's validator: reads the body, echoes it."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body) + 4))])
+    return [b"got ", body]
+
+
+# Every warning of the validator becomes an error (and so a 500), and its
+# checks raise AssertionError: a 200 means the server broke no rule.
+warnings.simplefilter("error", WSGIWarning)
+validated = validator(_validated)
