@@ -27,6 +27,9 @@ struct Args {
 }
 // ANCHOR_END: args
 
+/// The article's backlog: one client waits while we serve another.
+const REQUEST_QUEUE_SIZE: i32 = 1;
+
 // ANCHOR: main
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -43,8 +46,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut httpd = match part2::make_server(&args.host, args.port, application)
-    {
+    let httpd = part2::make_server(
+        &args.host,
+        args.port,
+        application,
+        REQUEST_QUEUE_SIZE,
+    );
+    let mut httpd = match httpd {
         Ok(httpd) => httpd,
         Err(err) => {
             eprintln!(

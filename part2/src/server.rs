@@ -6,7 +6,10 @@
 //! get_environ and finish_response (start_response has a file of its own).
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{
+    Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream,
+    ToSocketAddrs,
+};
 use std::time::{Duration, SystemTime};
 
 use percent_encoding::percent_decode;
@@ -49,12 +52,15 @@ pub struct WSGIServer {
 
 // ANCHOR: make_server
 /// Binds the listening socket and returns a server ready to serve.
+/// `request_queue_size` is the listen backlog: how many clients the kernel
+/// keeps waiting, connected, until we accept them.
 pub fn make_server(
     host: &str,
     port: u16,
     application: Py<PyAny>,
+    request_queue_size: i32,
 ) -> io::Result<WSGIServer> {
-    let listen_socket = listen(host, port, 1)?;
+    let listen_socket = listen(host, port, request_queue_size)?;
     let server_port = listen_socket.local_addr()?.port();
     let (bytes_io, stderr) = Python::attach(|py| -> PyResult<_> {
         let bytes_io = py.import("io")?.getattr("BytesIO")?.unbind();
@@ -108,6 +114,33 @@ impl WSGIServer {
         }
     }
     // ANCHOR_END: serve_forever
+
+    // ANCHOR: warm_up
+    /// Serves one request to ourselves, before any client comes. Frameworks
+    /// finish loading on their first request (Django its URL routes, Flask
+    /// its error handlers); a forking server that warms up first does that
+    /// work once, in the parent, instead of in every child.
+    pub fn warm_up(&mut self) -> io::Result<()> {
+        let mut address = self.listen_socket.local_addr()?;
+        if address.ip().is_unspecified() {
+            // Listening on every interface: this machine is one of them.
+            address.set_ip(match address {
+                SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        // The kernel completes the connection before we accept it, so the
+        // request waits in the socket until we do.
+        let mut client = TcpStream::connect(address)?;
+        client.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
+        let (client_connection, _) = self.listen_socket.accept()?;
+        // Quietly: the request is ours, not a client's.
+        let verbose = std::mem::replace(&mut self.verbose, false);
+        self.handle_one_request(client_connection);
+        self.verbose = verbose;
+        Ok(())
+    }
+    // ANCHOR_END: warm_up
 
     // ANCHOR: handle_one_request
     /// Reads one request, runs the application on it, sends the response

@@ -163,3 +163,37 @@ def _validated(environ, start_response):
 # checks raise AssertionError: a 200 means the server broke no rule.
 warnings.simplefilter("error", WSGIWarning)
 validated = validator(_validated)
+
+
+# ---- for the forking servers of part 3 ----------------------------------
+
+def sleepy(environ, start_response):
+    """Takes QUERY_STRING seconds (default 2) to answer."""
+    import time
+    time.sleep(float(environ["QUERY_STRING"] or 2))
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"slept\n"]
+
+
+def random_number(environ, start_response):
+    """A random number. Python reseeds `random` in a child only when the
+    fork went through os.fork(): children of a bare fork(2) would all
+    answer the same number."""
+    import random
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [repr(random.random()).encode()]
+
+
+def subprocess_status(environ, start_response):
+    """Runs a command that exits with 3 and reports the status it got."""
+    import subprocess
+    status = subprocess.run(["sh", "-c", "exit 3"]).returncode
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"exit status {status}\n".encode()]
+
+
+def prints(environ, start_response):
+    """Prints to stdout: the words must reach the server's output."""
+    print("printed by the app")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"printed\n"]

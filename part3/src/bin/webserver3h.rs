@@ -1,0 +1,206 @@
+//! Step 3h: the concurrent WSGI server. Part 2's server, with 3g's fork
+//! loop: a child process per client, and a grim reaper for the children.
+//!
+//! Ports `part3/webserver3h.py` of Ruslan Spivak's "Let's Build A Web
+//! Server" (https://github.com/rspivak/lsbaws). Run it from the repository
+//! root with `cargo run -p part3 --bin webserver3h -- flaskapp:app`, then
+//! try `curl -v http://127.0.0.1:8888/hello`.
+
+use std::ffi::c_int;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::process::{self, ExitCode};
+use std::thread;
+use std::time::Duration;
+
+use clap::Parser;
+use nix::errno::Errno;
+use nix::libc;
+use nix::sys::signal::{
+    SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction,
+};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use part2::WSGIServer;
+use pyo3::prelude::*;
+
+// ANCHOR: args
+/// Step 3h of Let's Build A Web Server: a forking WSGI server.
+#[derive(Parser)]
+struct Args {
+    /// The WSGI application, as module:callable (e.g. flaskapp:app)
+    app: String,
+    /// Address to listen on (`0.0.0.0` listens on every interface)
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free one)
+    #[arg(long, default_value_t = 8888)]
+    port: u16,
+    /// Don't print each request and response
+    #[arg(long, short)]
+    quiet: bool,
+}
+// ANCHOR_END: args
+
+/// How many connections the kernel keeps waiting while we are busy.
+const REQUEST_QUEUE_SIZE: i32 = 1024;
+
+// ANCHOR: grim_reaper
+/// Runs when a child exits (the kernel sends SIGCHLD): collects the exit
+/// status of every child that has exited, so that none stays a zombie.
+extern "C" fn grim_reaper(_signum: c_int) {
+    // The handler may run just after a call of the main loop failed and
+    // before the loop reads errno; waitpid() would overwrite it: keep it.
+    let saved_errno = Errno::last_raw();
+    loop {
+        // WNOHANG: if no child has exited (yet), return at once.
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, status)) => say_terminated(pid, status),
+            // No more zombies, or no children at all (ECHILD).
+            Ok(WaitStatus::StillAlive) | Err(_) => break,
+            // Killed by a signal: collected all the same.
+            Ok(_) => {}
+        }
+    }
+    Errno::set_raw(saved_errno);
+}
+
+/// Prints `Child PID terminated with status N` from a signal handler:
+/// formatted on the stack, written with write(2), both safe in a handler
+/// (see webserver3f.rs for why println! is not).
+fn say_terminated(pid: Pid, status: i32) {
+    let mut line = [0u8; 80];
+    let mut rest = &mut line[..];
+    let _ = writeln!(rest, "Child {pid} terminated with status {status}");
+    let unused = rest.len();
+    let length = line.len() - unused;
+    // SAFETY: the pointer and length describe `line`, which outlives the
+    // call; standard output stays open as long as the process runs.
+    unsafe { libc::write(libc::STDOUT_FILENO, line.as_ptr().cast(), length) };
+}
+// ANCHOR_END: grim_reaper
+
+// ANCHOR: main
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Err(message) = part2::start_python() {
+        eprintln!("webserver3h: {message}");
+        return ExitCode::from(2);
+    }
+    let application =
+        Python::attach(|py| part2::load_application(py, &args.app));
+    let application = match application {
+        Ok(application) => application,
+        Err(message) => {
+            eprintln!("webserver3h: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let httpd = part2::make_server(
+        &args.host,
+        args.port,
+        application,
+        REQUEST_QUEUE_SIZE,
+    );
+    let mut httpd = match httpd {
+        Ok(httpd) => httpd,
+        Err(err) => {
+            eprintln!(
+                "webserver3h: cannot listen on {}:{}: {err}",
+                args.host, args.port
+            );
+            return ExitCode::from(2);
+        }
+    };
+    httpd.verbose = !args.quiet;
+    // Each request is served by a process of its own: tell the app.
+    httpd.multiprocess = true;
+    println!("WSGIServer: Serving HTTP on port {} ...", httpd.server_port);
+    // Let the framework finish loading here, once, not in every child.
+    if let Err(err) = httpd.warm_up() {
+        eprintln!("webserver3h: warm-up request failed: {err}");
+    }
+    serve_forever(&httpd)
+}
+// ANCHOR_END: main
+
+// ANCHOR: serve_forever
+fn serve_forever(httpd: &WSGIServer) -> ExitCode {
+    let grim_reaper = SigAction::new(
+        SigHandler::Handler(grim_reaper),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: grim_reaper calls only async-signal-safe functions (waitpid
+    // and write) and touches no memory that the rest of the program uses.
+    unsafe { sigaction(Signal::SIGCHLD, &grim_reaper) }
+        .expect("SIGCHLD is a signal that may be caught");
+
+    loop {
+        // As in 3g, std's accept() retries after EINTR: no crash here.
+        let (client_connection, _client_address) =
+            match httpd.listen_socket().accept() {
+                Ok(connection) => connection,
+                Err(err) => {
+                    eprintln!("webserver3h: accept failed: {err}");
+                    thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            };
+        // ANCHOR: fork
+        match fork() {
+            Ok(0) => {
+                // The child. The grim reaper is the parent's business: an
+                // app that runs a subprocess must be able to wait for it.
+                let default = SigAction::new(
+                    SigHandler::SigDfl,
+                    SaFlags::empty(),
+                    SigSet::empty(),
+                );
+                // SAFETY: the default action is not a handler of ours.
+                let _ = unsafe { sigaction(Signal::SIGCHLD, &default) };
+                let listen_fd = httpd.listen_socket().as_raw_fd();
+                // SAFETY: the child never touches the listening socket
+                // again, and exits below without dropping it.
+                unsafe { libc::close(listen_fd) }; // close child copy
+                // Handle one request and close the client connection.
+                httpd.handle_one_request(client_connection);
+                flush_python_output();
+                process::exit(0); // child exits here
+            }
+            Ok(_child_pid) => {
+                drop(client_connection); // close parent copy and loop over
+            }
+            Err(err) => {
+                // Say, too many processes: this client is closed unserved.
+                eprintln!("webserver3h: fork failed: {err}");
+            }
+        }
+        // ANCHOR_END: fork
+    }
+}
+// ANCHOR_END: serve_forever
+
+// ANCHOR: fork_python
+/// Forks with Python's `os.fork()`, as the article does: 0 in the child,
+/// the child's PID in the parent.
+// Not a bare fork(2): the interpreter has locks and state of its own to
+// prepare before the fork and to reset in the child (PyOS_BeforeFork,
+// PyOS_AfterFork_Child...), and os.fork() is what does that.
+fn fork() -> PyResult<i32> {
+    Python::attach(|py| py.import("os")?.call_method0("fork")?.extract())
+}
+
+/// The child's last words: what the app printed must not stay in a
+/// buffer when the process ends.
+fn flush_python_output() {
+    Python::attach(|py| {
+        if let Ok(sys) = py.import("sys") {
+            for stream in ["stdout", "stderr"] {
+                let _ =
+                    sys.getattr(stream).and_then(|s| s.call_method0("flush"));
+            }
+        }
+    });
+}
+// ANCHOR_END: fork_python
