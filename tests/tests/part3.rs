@@ -57,6 +57,7 @@ fn client3(server: &Server, clients: usize, conns: usize) -> (usize, usize) {
     (succeeded, failed)
 }
 
+// ANCHOR: zombies_once_children_exit
 /// Waits until every child of the server has exited: each one is gone or
 /// a zombie. Returns how many zombies stay.
 fn zombies_once_children_exit(server: &Server) -> usize {
@@ -73,6 +74,7 @@ fn zombies_once_children_exit(server: &Server) -> usize {
         thread::sleep(Duration::from_millis(50));
     }
 }
+// ANCHOR_END: zombies_once_children_exit
 
 /// Waits until `pid` has `expected` descriptors open; returns the count.
 fn fds_settle_at(pid: u32, expected: usize) -> usize {
@@ -139,6 +141,7 @@ fn a_reply_ends_with_its_body_and_the_close() {
 
 // ---- 3a, 3b: one client at a time --------------------------------------
 
+// ANCHOR: test_3a
 /// Client A sends half a request and holds; client B's reply comes only
 /// after A has finished.
 #[test]
@@ -160,7 +163,9 @@ fn iterative_3a_serves_one_client_at_a_time() {
     });
     assert!(b > Duration::ZERO, "B was answered before A finished");
 }
+// ANCHOR_END: test_3a
 
+// ANCHOR: test_3b
 /// With `--sleep 1`, B's reply comes about a second after A's.
 #[test]
 fn iterative_3b_makes_the_next_client_wait() {
@@ -177,7 +182,9 @@ fn iterative_3b_makes_the_next_client_wait() {
     assert!(gap > Duration::from_millis(700), "B did not wait: {gap:?}");
     assert!(gap < Duration::from_secs(5), "B waited too long: {gap:?}");
 }
+// ANCHOR_END: test_3b
 
+// ANCHOR: test_silent
 #[test]
 fn a_silent_client_holds_3a_until_its_read_timeout() {
     let server = start("3a", &[]);
@@ -188,6 +195,7 @@ fn a_silent_client_holds_3a_until_its_read_timeout() {
     let waited = answered - started;
     assert!(waited > Duration::from_secs(3), "{waited:?}");
 }
+// ANCHOR_END: test_silent
 
 #[test]
 fn bad_requests_get_4xx_and_the_server_goes_on() {
@@ -215,6 +223,7 @@ fn bad_requests_get_4xx_and_the_server_goes_on() {
 
 // ---- 3c: a child per client ---------------------------------------------
 
+// ANCHOR: test_3c
 /// Five clients of a server whose children sleep 2 s are all answered at
 /// once; an iterative server would take 2 s more for each.
 #[test]
@@ -246,9 +255,11 @@ fn forking_3c_serves_clients_at_once() {
         .collect();
     assert_eq!(children.len(), 5, "{output}");
 }
+// ANCHOR_END: test_3c
 
 // ---- 3d: the parent keeps its copies ------------------------------------
 
+// ANCHOR: closes_after_reply
 /// Reads past a reply for half a second: true if the server closed.
 fn closes_after_reply(server: &Server) -> bool {
     let mut stream = server.connect();
@@ -271,7 +282,9 @@ fn closes_after_reply(server: &Server) -> bool {
         Err(e) => panic!("reading past the reply: {e}"),
     }
 }
+// ANCHOR_END: closes_after_reply
 
+// ANCHOR: test_3d
 #[test]
 fn forking_3d_never_closes_and_leaks_descriptors() {
     let server = start("3d", &[]);
@@ -288,9 +301,11 @@ fn forking_3d_never_closes_and_leaks_descriptors() {
     let fixed = start("3e", &[]);
     assert!(closes_after_reply(&fixed), "3e kept the connection open");
 }
+// ANCHOR_END: test_3d
 
 // ---- 3e, 3f, 3g: zombies ------------------------------------------------
 
+// ANCHOR: test_3e
 #[test]
 fn forking_3e_leaves_a_zombie_per_client() {
     let server = start("3e", &[]);
@@ -298,7 +313,9 @@ fn forking_3e_leaves_a_zombie_per_client() {
     assert_eq!(zombies_once_children_exit(&server), 20);
     assert_eq!(zombie_children(server.pid()), 20);
 }
+// ANCHOR_END: test_3e
 
+// ANCHOR: test_3f
 /// Under a burst, children exit faster than the handler runs: SIGCHLDs
 /// merge, the handler waits once per signal, and zombies stay.
 #[test]
@@ -320,7 +337,9 @@ fn forking_3f_misses_signals_under_a_burst() {
     // No "Interrupted system call": the server still serves.
     assert_eq!(body(&get_hello(&server).0), b"Hello, World!");
 }
+// ANCHOR_END: test_3f
 
+// ANCHOR: test_3g
 #[test]
 fn forking_3g_leaves_no_zombies_after_a_burst() {
     let server = start("3g", &[]);
@@ -330,6 +349,7 @@ fn forking_3g_leaves_no_zombies_after_a_burst() {
     assert_eq!(zombies_once_children_exit(&server), 0);
     assert_eq!(fds_settle_at(pid, before), before);
 }
+// ANCHOR_END: test_3g
 
 #[test]
 fn forking_3g_leaves_no_zombies_after_2000_requests() {

@@ -27,6 +27,7 @@ struct Args {
 }
 // ANCHOR_END: args
 
+// ANCHOR: main
 /// How many connections the kernel keeps waiting while we are busy.
 const REQUEST_QUEUE_SIZE: i32 = 5;
 
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     serve_forever(&args)
 }
+// ANCHOR_END: main
 
 // ANCHOR: handle_request
 fn handle_request(client_connection: &TcpStream) {

@@ -31,6 +31,7 @@ struct Args {
 }
 // ANCHOR_END: args
 
+// ANCHOR: main
 /// How many connections the kernel keeps waiting while we are busy.
 const REQUEST_QUEUE_SIZE: i32 = 5;
 
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     serve_forever(&args)
 }
+// ANCHOR_END: main
 
 // ANCHOR: handle_request
 fn handle_request(client_connection: &TcpStream) {
@@ -69,7 +71,9 @@ fn serve_forever(args: &Args) -> ExitCode {
     let port = listen_socket.local_addr().map_or(args.port, |a| a.port());
     println!("Serving HTTP on port {port} ...");
     println!("Parent PID (PPID): {}\n", process::id());
+    // ANCHOR: clients
     let mut clients = Vec::new();
+    // ANCHOR_END: clients
 
     loop {
         let (client_connection, _client_address) = match listen_socket.accept()
@@ -82,6 +86,7 @@ fn serve_forever(args: &Args) -> ExitCode {
                 continue;
             }
         };
+        // ANCHOR: fork
         // SAFETY: the server runs a single thread, so the child's copy of
         // memory holds no lock or half-done update of another thread, and
         // the child may go on as an ordinary program.
@@ -94,6 +99,7 @@ fn serve_forever(args: &Args) -> ExitCode {
                 // the child never loops back to accept; it flushes stdout.
                 process::exit(0); // child exits here
             }
+            // ANCHOR: parent
             Ok(ForkResult::Parent { .. }) => {
                 // The parent forgets to close its copy: the connection stays
                 // open after the child closes its own, and the descriptor
@@ -103,11 +109,13 @@ fn serve_forever(args: &Args) -> ExitCode {
                 clients.push(client_connection);
                 println!("{}", clients.len());
             }
+            // ANCHOR_END: parent
             Err(err) => {
                 // Say, too many processes: this client is closed unserved.
                 eprintln!("{}: fork failed: {err}", env!("CARGO_BIN_NAME"));
             }
         }
+        // ANCHOR_END: fork
     }
 }
 // ANCHOR_END: serve_forever

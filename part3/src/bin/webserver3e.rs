@@ -31,6 +31,7 @@ struct Args {
 }
 // ANCHOR_END: args
 
+// ANCHOR: main
 /// How many connections the kernel keeps waiting while we are busy.
 const REQUEST_QUEUE_SIZE: i32 = 5;
 
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     serve_forever(&args)
 }
+// ANCHOR_END: main
 
 // ANCHOR: handle_request
 fn handle_request(client_connection: &TcpStream) {
@@ -81,6 +83,7 @@ fn serve_forever(args: &Args) -> ExitCode {
                 continue;
             }
         };
+        // ANCHOR: fork
         // SAFETY: the server runs a single thread, so the child's copy of
         // memory holds no lock or half-done update of another thread, and
         // the child may go on as an ordinary program.
@@ -93,16 +96,19 @@ fn serve_forever(args: &Args) -> ExitCode {
                 // the child never loops back to accept; it flushes stdout.
                 process::exit(0); // child exits here
             }
+            // ANCHOR: parent
             Ok(ForkResult::Parent { .. }) => {
                 drop(client_connection); // close parent copy and loop over
                 // Nobody waits for the child: when it exits, the kernel
                 // keeps its exit status, in a zombie, until somebody asks.
             }
+            // ANCHOR_END: parent
             Err(err) => {
                 // Say, too many processes: this client is closed unserved.
                 eprintln!("{}: fork failed: {err}", env!("CARGO_BIN_NAME"));
             }
         }
+        // ANCHOR_END: fork
     }
 }
 // ANCHOR_END: serve_forever

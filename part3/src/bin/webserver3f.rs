@@ -39,6 +39,7 @@ struct Args {
 // ANCHOR_END: args
 
 /// How many connections the kernel keeps waiting while we are busy.
+// ANCHOR: main
 // As in the article, a longer queue from here on, for client3's bursts.
 const REQUEST_QUEUE_SIZE: i32 = 1024;
 
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     serve_forever(&args)
 }
+// ANCHOR_END: main
 
 // ANCHOR: grim_reaper
 /// Runs when a child exits (the kernel sends SIGCHLD): collects its exit
@@ -131,6 +133,7 @@ fn serve_forever(args: &Args) -> ExitCode {
     // ANCHOR_END: install_grim_reaper
 
     loop {
+        // ANCHOR: accept
         // ORIGINAL: here the article's server crashed with "Interrupted
         // system call": a child exits while the parent waits in accept(),
         // the kernel interrupts accept() to run grim_reaper, and accept()
@@ -148,6 +151,8 @@ fn serve_forever(args: &Args) -> ExitCode {
                 continue;
             }
         };
+        // ANCHOR_END: accept
+        // ANCHOR: fork
         // SAFETY: the server runs a single thread, so the child's copy of
         // memory holds no lock or half-done update of another thread, and
         // the child may go on as an ordinary program.
@@ -160,14 +165,17 @@ fn serve_forever(args: &Args) -> ExitCode {
                 // the child never loops back to accept; it flushes stdout.
                 process::exit(0); // child exits here
             }
+            // ANCHOR: parent
             Ok(ForkResult::Parent { .. }) => {
                 drop(client_connection); // close parent copy and loop over
             }
+            // ANCHOR_END: parent
             Err(err) => {
                 // Say, too many processes: this client is closed unserved.
                 eprintln!("{}: fork failed: {err}", env!("CARGO_BIN_NAME"));
             }
         }
+        // ANCHOR_END: fork
     }
 }
 // ANCHOR_END: serve_forever

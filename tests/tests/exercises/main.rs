@@ -21,6 +21,7 @@ use std::{env, fs};
 use wire_tests::{Server, assert_wire, transcript, workspace_root};
 
 mod part1;
+mod part3;
 
 // ANCHOR: exercise
 /// One exercise: a starter, its reference solution, and what both face.

@@ -1,0 +1,122 @@
+//! Part 3's exercises (`part3/exercises/`; the book's "Part 3: Exercises").
+//!
+//! Check your work on exercise N with
+//! `cargo test -p wire-tests --test exercises part3::exN -- --ignored`.
+#![cfg(unix)]
+
+use super::{Check, Exercise, all_listed};
+
+/// The request of part 3's own tests (what client3 sends), whose snapshots
+/// guard what an exercise must not break.
+const GET_HELLO: &[u8] = b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\r\n";
+
+// ANCHOR: ex1
+const EX1: Exercise = Exercise {
+    package: "part3-exercises",
+    starter: "ex1-request-timeout",
+    solution: "ex1-request-timeout-solution",
+    // One second of silence is enough: the check need not wait five.
+    args: &["--timeout", "1"],
+    checks: &[
+        Check {
+            snapshot: "exercise-part3-ex1-request-timeout",
+            // A client that stops half-way: no blank line ends the head.
+            request: b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n",
+        },
+        Check {
+            snapshot: "part3-3a-hello",
+            request: GET_HELLO,
+        },
+    ],
+};
+// ANCHOR_END: ex1
+
+// ANCHOR: ex2
+const EX2: Exercise = Exercise {
+    package: "part3-exercises",
+    starter: "ex2-visitor-count",
+    solution: "ex2-visitor-count-solution",
+    args: &[],
+    // The same request twice, on two connections, one after the other.
+    checks: &[
+        Check {
+            snapshot: "exercise-part3-ex2-visitor-1",
+            request: GET_HELLO,
+        },
+        Check {
+            snapshot: "exercise-part3-ex2-visitor-2",
+            request: GET_HELLO,
+        },
+    ],
+};
+// ANCHOR_END: ex2
+
+// ANCHOR: ex3
+const EX3: Exercise = Exercise {
+    package: "part3-exercises",
+    starter: "ex3-too-busy",
+    solution: "ex3-too-busy-solution",
+    // No child may work: every client is one too many. (With a real limit
+    // the reply would depend on how fast the children before it exit.)
+    args: &["--max-children", "0"],
+    checks: &[Check {
+        snapshot: "exercise-part3-ex3-too-busy",
+        request: GET_HELLO,
+    }],
+};
+// ANCHOR_END: ex3
+
+#[test]
+fn every_exercise_is_tested() {
+    all_listed("part3/exercises/src/bin", &[EX1, EX2, EX3]);
+}
+
+// A student's check is ignored by default: the untouched starter fails it,
+// as it must (see ex1_starter_fails).
+#[test]
+#[ignore = "a student's check: run it with --ignored"]
+fn ex1_request_timeout() {
+    EX1.student_check();
+}
+
+#[test]
+fn ex1_solution_passes() {
+    EX1.solution_passes();
+}
+
+#[test]
+fn ex1_starter_fails() {
+    EX1.starter_fails();
+}
+
+#[test]
+#[ignore = "a student's check: run it with --ignored"]
+fn ex2_visitor_count() {
+    EX2.student_check();
+}
+
+#[test]
+fn ex2_solution_passes() {
+    EX2.solution_passes();
+}
+
+#[test]
+fn ex2_starter_fails() {
+    EX2.starter_fails();
+}
+
+#[test]
+#[ignore = "a student's check: run it with --ignored"]
+fn ex3_too_busy() {
+    EX3.student_check();
+}
+
+#[test]
+fn ex3_solution_passes() {
+    EX3.solution_passes();
+}
+
+#[test]
+fn ex3_starter_fails() {
+    EX3.starter_fails();
+}
