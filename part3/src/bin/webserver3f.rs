@@ -70,11 +70,13 @@ extern "C" fn grim_reaper(_signum: c_int) {
 /// Prints `Child PID terminated with status N` from a signal handler.
 // ORIGINAL: the article calls print() in the handler, and warns not to.
 // A handler may only call async-signal-safe functions, and println! is not
-// one: it takes the lock on stdout, which the code we interrupted may hold
-// (the handler then deadlocks, or panics on stdout's inner RefCell), and it
-// may allocate, while the interrupted code may be inside malloc. So we
-// format into a buffer on the stack (no lock, no allocation) and hand it to
-// write(2), which POSIX lists as async-signal-safe.
+// one. Its lock on stdout is reentrant, so if the code we interrupted is
+// inside a println!, the handler takes the lock again and finds stdout's
+// buffer in use: a panic, which aborts the process in an extern "C" fn.
+// And it may allocate, while the interrupted code may be inside malloc,
+// whose own lock is not reentrant: a deadlock. So we format into a buffer
+// on the stack (no lock, no allocation) and hand it to write(2), which
+// POSIX lists as async-signal-safe.
 fn say_terminated(pid: Pid, status: i32) {
     let mut line = [0u8; 80];
     let mut rest = &mut line[..];
