@@ -11,8 +11,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use wire_tests::{
-    Server, assert_wire, binary, body, child_states, open_fds, read_response,
-    zombie_children,
+    Server, assert_wire, binary, body, client3, fds_settle_at, open_fds,
+    read_response, zombie_children, zombies_once_children_exit,
 };
 
 /// The request client3 sends.
@@ -31,60 +31,6 @@ fn get_hello(server: &Server) -> (Vec<u8>, Instant) {
     stream.write_all(GET_HELLO).expect("send request");
     let reply = read_response(&mut stream);
     (reply, Instant::now())
-}
-
-/// Runs client3 against `server`; returns (succeeded, failed) from the
-/// summary that ends its output.
-fn client3(server: &Server, clients: usize, conns: usize) -> (usize, usize) {
-    let out = Command::new(binary("part3", "client3"))
-        .args(["--port", &server.port.to_string()])
-        .args(["--max-clients", &clients.to_string()])
-        .args(["--max-conns", &conns.to_string()])
-        .output()
-        .expect("run client3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let summary = stdout.lines().last().unwrap_or_default();
-    // `client3: 100 connections: 100 succeeded, 0 failed`
-    let numbers: Vec<usize> = summary
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    let [_, total, succeeded, failed] = numbers[..] else {
-        panic!("client3's summary: {summary:?}\n{stdout}");
-    };
-    assert_eq!(total, clients * conns, "{summary}");
-    assert_eq!(out.status.success(), failed == 0, "{summary}");
-    (succeeded, failed)
-}
-
-// ANCHOR: zombies_once_children_exit
-/// Waits until every child of the server has exited: each one is gone or
-/// a zombie. Returns how many zombies stay.
-fn zombies_once_children_exit(server: &Server) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let states = child_states(server.pid());
-        if states.iter().all(|&state| state == 'Z') {
-            return states.len();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "children still running: {states:?}"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-// ANCHOR_END: zombies_once_children_exit
-
-/// Waits until `pid` has `expected` descriptors open; returns the count.
-fn fds_settle_at(pid: u32, expected: usize) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut fds = open_fds(pid);
-    while fds != expected && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(50));
-        fds = open_fds(pid);
-    }
-    fds
 }
 
 // ---- exact bytes -------------------------------------------------------
