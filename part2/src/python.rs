@@ -85,6 +85,7 @@ pub fn start_python() -> Result<(), String> {
 }
 // ANCHOR_END: start_python
 
+// ANCHOR: check_venv_version
 /// A venv made by another Python version would load a standard library
 /// that does not match our libpython: refuse it with a clear message.
 fn check_venv_version(executable: &Path) -> Result<(), String> {
@@ -110,7 +111,9 @@ fn check_venv_version(executable: &Path) -> Result<(), String> {
         venv.display()
     ))
 }
+// ANCHOR_END: check_venv_version
 
+// ANCHOR: add_search_paths
 /// Embedded Python does not put the current directory on `sys.path` the way
 /// `python webserver2.py` does: add it, and part2's example apps after it.
 fn add_search_paths(py: Python<'_>) -> PyResult<()> {
@@ -122,6 +125,7 @@ fn add_search_paths(py: Python<'_>) -> PyResult<()> {
     sys_path.insert(1, APPS_DIR)?;
     Ok(())
 }
+// ANCHOR_END: add_search_paths
 
 // ANCHOR: load_application
 /// Imports `module:callable`, as `webserver2.py` does with `__import__`
@@ -158,6 +162,7 @@ pub fn load_application(
 }
 // ANCHOR_END: load_application
 
+// ANCHOR: import_error
 /// Turns a failed import into one line: which module is missing, and where
 /// Python looked for it (or which package the app needs).
 fn import_error(py: Python<'_>, module_name: &str, err: PyErr) -> String {
@@ -186,6 +191,7 @@ fn import_error(py: Python<'_>, module_name: &str, err: PyErr) -> String {
     err.print(py);
     format!("importing {module_name} failed (traceback above)")
 }
+// ANCHOR_END: import_error
 
 /// `sys.path` without the standard library: the places an app can be.
 fn search_path(py: Python<'_>) -> String {

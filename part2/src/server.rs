@@ -7,8 +7,7 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{
-    Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream,
-    ToSocketAddrs,
+    Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
 };
 use std::time::{Duration, SystemTime};
 
@@ -20,6 +19,7 @@ use socket2::{Domain, Socket, Type};
 
 use crate::start_response::{StartResponse, WSGIError};
 
+// ANCHOR: limits
 /// The most a request head (request line and headers) may take: 431 beyond.
 pub const MAX_HEAD: usize = 8 * 1024;
 /// The most headers a request may have: 431 beyond.
@@ -30,6 +30,7 @@ pub const MAX_BODY: usize = 10 * 1024 * 1024;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// What goes into every response's `Server` header.
 pub const SERVER_SOFTWARE: &str = "WSGIServer/0.2 (lsbaws-rs)";
+// ANCHOR_END: limits
 
 // ANCHOR: struct
 /// A WSGI server: a listening socket and the application it serves.
@@ -82,6 +83,7 @@ pub fn make_server(
 }
 // ANCHOR_END: make_server
 
+// ANCHOR: listen
 /// Binds `host:port` with SO_REUSEADDR and the given backlog.
 pub fn listen(host: &str, port: u16, backlog: i32) -> io::Result<TcpListener> {
     let address = (host, port)
@@ -95,6 +97,7 @@ pub fn listen(host: &str, port: u16, backlog: i32) -> io::Result<TcpListener> {
     socket.listen(backlog)?;
     Ok(socket.into())
 }
+// ANCHOR_END: listen
 
 // ANCHOR: serve_forever
 impl WSGIServer {
@@ -121,19 +124,14 @@ impl WSGIServer {
     /// its error handlers); a forking server that warms up first does that
     /// work once, in the parent, instead of in every child.
     pub fn warm_up(&mut self) -> io::Result<()> {
-        let mut address = self.listen_socket.local_addr()?;
-        if address.ip().is_unspecified() {
-            // Listening on every interface: this machine is one of them.
-            address.set_ip(match address {
-                SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
-                SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
-            });
-        }
+        // On a listener of its own: a client that connects early waits in
+        // the server's queue, and is never mistaken for our request.
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         // The kernel completes the connection before we accept it, so the
         // request waits in the socket until we do.
-        let mut client = TcpStream::connect(address)?;
+        let mut client = TcpStream::connect(listener.local_addr()?)?;
         client.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
-        let (client_connection, _) = self.listen_socket.accept()?;
+        let (client_connection, _) = listener.accept()?;
         // Quietly: the request is ours, not a client's.
         let verbose = std::mem::replace(&mut self.verbose, false);
         self.handle_one_request(client_connection);
@@ -146,28 +144,52 @@ impl WSGIServer {
     /// Reads one request, runs the application on it, sends the response
     /// and closes the connection. Nothing a client or an app does here can
     /// stop the server: every failure ends in an answer or a closed socket.
-    pub fn handle_one_request(&self, mut client_connection: TcpStream) {
-        let request = match read_request(&mut client_connection) {
+    pub fn handle_one_request(&self, client_connection: TcpStream) {
+        // One request per connection: `Connection: close`, then close.
+        let mut received = Vec::new();
+        drop(self.handle_request(client_connection, &mut received, false));
+    }
+
+    /// The work of handle_one_request, for a server that may keep the
+    /// connection open (webserver3i): `received` holds what the client sent
+    /// after its previous request, and the connection comes back when the
+    /// client may send another request on it. `keep_alive` says whether
+    /// the server offers that.
+    pub fn handle_request(
+        &self,
+        mut client_connection: TcpStream,
+        received: &mut Vec<u8>,
+        keep_alive: bool,
+    ) -> Option<TcpStream> {
+        let request = match read_request(&mut client_connection, received) {
             Ok(request) => request,
-            Err(RequestError::Closed) => return,
+            Err(RequestError::Closed) => return None,
             Err(RequestError::Reply(status, why)) => {
                 eprintln!("part2: {status}: {why}");
                 let body = format!("{status}: {why}\n");
                 let _ = send_plain(&mut client_connection, status, &body);
                 linger_and_close(client_connection);
-                return;
+                return None;
             }
         };
         if self.verbose {
             print_lines("< ", &request.head);
         }
         let client_address = client_connection.peer_addr().ok();
+        let keep_alive = keep_alive && request.wants_keep_alive();
         Python::attach(|py| {
-            let start_response =
-                StartResponse::new(client_connection, &request, self.verbose);
+            let start_response = StartResponse::new(
+                client_connection,
+                &request,
+                self.verbose,
+                keep_alive,
+            );
             let start_response = match Bound::new(py, start_response) {
                 Ok(start_response) => start_response,
-                Err(err) => return err.print(py),
+                Err(err) => {
+                    err.print(py);
+                    return None;
+                }
             };
             // It's time to call our application callable and get back a
             // result that will become the HTTP response body.
@@ -178,10 +200,13 @@ impl WSGIServer {
                 });
             // Construct a response and send it back to the client.
             self.finish_response(py, result, &start_response);
-            // Close the connection now: the app may keep start_response
-            // alive (in a traceback, say), and with it an open socket.
-            drop(start_response.borrow_mut().take_connection()); // close
-        });
+            // Take the connection back from start_response: the app may keep
+            // start_response alive (in a traceback, say), but not the
+            // socket. Then close it, unless the client may send more.
+            let mut response = start_response.borrow_mut();
+            let client_connection = response.take_connection()?;
+            response.may_continue().then_some(client_connection)
+        })
     }
     // ANCHOR_END: handle_one_request
 
@@ -308,6 +333,7 @@ fn send_body(
 }
 // ANCHOR_END: send_body
 
+// ANCHOR: request
 /// A request as it came from the client.
 pub struct Request {
     /// `GET`, `POST`, ...
@@ -325,6 +351,26 @@ pub struct Request {
 }
 
 impl Request {
+    /// Whether the client asks to keep the connection open for another
+    /// request: HTTP/1.1 does unless it says `Connection: close`; HTTP/1.0
+    /// does only when it says `Connection: keep-alive`.
+    pub fn wants_keep_alive(&self) -> bool {
+        let says = |token: &str| {
+            self.headers
+                .iter()
+                .filter(|(name, _)| name.eq_ignore_ascii_case("Connection"))
+                .flat_map(|(_, value)| value.split(|&b| b == b','))
+                .any(|option| {
+                    option.trim_ascii().eq_ignore_ascii_case(token.as_bytes())
+                })
+        };
+        if self.version == "HTTP/1.1" {
+            !says("close")
+        } else {
+            says("keep-alive")
+        }
+    }
+
     /// The value of the first header called `name`, if any.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers
@@ -345,6 +391,7 @@ pub enum RequestError {
 fn bad(status: &'static str, why: impl Into<String>) -> RequestError {
     RequestError::Reply(status, why.into())
 }
+// ANCHOR_END: request
 
 // ANCHOR: read_request
 /// Reads the request head until the blank line, then exactly Content-Length
@@ -353,38 +400,41 @@ fn bad(status: &'static str, why: impl Into<String>) -> RequestError {
 // 1024 bytes, so long or slow requests arrive cut short.
 pub fn read_request(
     client_connection: &mut TcpStream,
+    received: &mut Vec<u8>,
 ) -> Result<Request, RequestError> {
     let _ = client_connection.set_read_timeout(Some(CLIENT_TIMEOUT));
     let _ = client_connection.set_write_timeout(Some(CLIENT_TIMEOUT));
-    let mut buffer = Vec::with_capacity(1024);
+    // `received` may hold a whole request already (the client sent two at
+    // once) or part of one: parse before reading more.
     let mut request = loop {
-        if read_some(client_connection, &mut buffer)? == 0 {
-            return Err(RequestError::Closed);
-        }
-        if let Some(request) = parse_request(&buffer)? {
+        if let Some(request) = parse_request(received)? {
             break request;
         }
+        if read_some(client_connection, received)? == 0 {
+            return Err(RequestError::Closed);
+        }
     };
+    received.drain(..request.head.len());
     let length = content_length(&request)?;
     let expects_continue = request
         .header("Expect")
         .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
-    if expects_continue && request.body.len() < length {
+    if expects_continue && received.len() < length {
         // curl sends this for bodies over 1 KiB, then waits for our go.
         let _ = client_connection.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
     }
-    while request.body.len() < length {
-        if read_some(client_connection, &mut request.body)? == 0 {
+    while received.len() < length {
+        if read_some(client_connection, received)? == 0 {
             return Err(RequestError::Closed);
         }
     }
-    // SIMPLIFICATION: bytes past the body would be a second, pipelined
-    // request; we answer one request per connection and drop them.
-    request.body.truncate(length);
+    // What follows the body, if anything, is the client's next request.
+    request.body = received.drain(..length).collect();
     Ok(request)
 }
 // ANCHOR_END: read_request
 
+// ANCHOR: read_some
 /// One read into `buffer`; a client that stops mid-request gets a 408.
 fn read_some(
     client_connection: &mut TcpStream,
@@ -411,6 +461,7 @@ fn read_some(
         Err(_) => Err(RequestError::Closed),
     }
 }
+// ANCHOR_END: read_some
 
 // ANCHOR: parse_request
 /// Parses the head with httparse: `None` until the blank line has come.
@@ -454,7 +505,7 @@ pub fn parse_request(buffer: &[u8]) -> Result<Option<Request>, RequestError> {
         version,
         headers,
         head: buffer[..head_length].to_vec(),
-        body: buffer[head_length..].to_vec(),
+        body: Vec::new(),
     };
     if request.version == "HTTP/1.1" && request.header("Host").is_none() {
         return Err(bad("400 Bad Request", "HTTP/1.1 needs a Host header"));
@@ -463,6 +514,7 @@ pub fn parse_request(buffer: &[u8]) -> Result<Option<Request>, RequestError> {
 }
 // ANCHOR_END: parse_request
 
+// ANCHOR: content_length
 /// How many body bytes follow the head.
 fn content_length(request: &Request) -> Result<usize, RequestError> {
     if request.header("Transfer-Encoding").is_some() {
@@ -496,7 +548,9 @@ fn content_length(request: &Request) -> Result<usize, RequestError> {
     }
     Ok(length)
 }
+// ANCHOR_END: content_length
 
+// ANCHOR: split_target
 /// Splits `/path?query` into the path and the query string.
 fn split_target(target: &str) -> (&str, &str) {
     // A proxy-style absolute target: keep only its path.
@@ -511,7 +565,9 @@ fn split_target(target: &str) -> (&str, &str) {
 fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
 }
+// ANCHOR_END: split_target
 
+// ANCHOR: send_plain
 /// The head lines every response of ours carries, after the app's own.
 pub fn server_headers() -> String {
     format!(
@@ -539,7 +595,9 @@ pub fn send_plain(
     );
     client_connection.write_all(response.as_bytes())
 }
+// ANCHOR_END: send_plain
 
+// ANCHOR: linger_and_close
 /// Closes a connection that may still hold unread bytes (a body we refused,
 /// the rest of an oversized head). Closing straight away would make the
 /// kernel reset the connection, and the client could lose our answer.
@@ -549,6 +607,7 @@ pub fn linger_and_close(mut client_connection: TcpStream) {
     let mut rest = (&mut client_connection).take(MAX_BODY as u64);
     let _ = io::copy(&mut rest, &mut io::sink());
 }
+// ANCHOR_END: linger_and_close
 
 /// Prints a message's head a la `curl -v`: each line behind `prefix`.
 pub fn print_lines(prefix: &str, bytes: &[u8]) {

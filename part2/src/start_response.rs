@@ -18,11 +18,14 @@ use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use crate::server::{Request, SERVER_SOFTWARE, print_lines, send_plain};
 
+// ANCHOR: wsgi_error
 // The error for an app that breaks the rules of PEP 3333 (a str body, a
 // malformed header, a second start_response). Its message goes into the
 // 500 response too: it is about WSGI, not about the app's secrets.
 create_exception!(part2, WSGIError, PyException);
+// ANCHOR_END: wsgi_error
 
+// ANCHOR: framing
 /// Headers that describe the connection, not the content: the server owns
 /// them, and PEP 3333 forbids apps to send them.
 const HOP_BY_HOP: [&str; 8] = [
@@ -48,6 +51,7 @@ enum Framing {
     /// HEAD, 1xx, 204 and 304 responses have no body at all.
     NoBody,
 }
+// ANCHOR_END: framing
 
 // ANCHOR: struct
 /// The `start_response` callable handed to the app, with the state of the
@@ -69,14 +73,21 @@ pub struct StartResponse {
     framing: Framing,
     /// Body bytes sent so far.
     sent: u64,
+    /// The server offers, and the client asks for, another request on this
+    /// connection. Turned off when this response can't allow one.
+    keep_alive: bool,
+    /// The whole response went out.
+    finished: bool,
 }
 // ANCHOR_END: struct
 
 impl StartResponse {
+    // ANCHOR: new
     pub fn new(
         client_connection: TcpStream,
         request: &Request,
         verbose: bool,
+        keep_alive: bool,
     ) -> Self {
         StartResponse {
             client_connection: Some(client_connection),
@@ -87,8 +98,11 @@ impl StartResponse {
             headers_sent: false,
             framing: Framing::NoBody,
             sent: 0,
+            keep_alive,
+            finished: false,
         }
     }
+    // ANCHOR_END: new
 }
 
 #[pymethods]
@@ -138,6 +152,7 @@ impl StartResponse {
     // ANCHOR_END: write
 }
 
+// ANCHOR: check_status
 /// A status must read like `200 OK`: three digits, a space, a reason.
 fn check_status(status: &Bound<'_, PyAny>) -> PyResult<String> {
     let status: String = status
@@ -156,7 +171,9 @@ fn check_status(status: &Bound<'_, PyAny>) -> PyResult<String> {
     }
     Ok(status)
 }
+// ANCHOR_END: check_status
 
+// ANCHOR: check_headers
 /// Headers must be a list of (name, value) str tuples that cannot break
 /// the head: no control characters, no hop-by-hop names.
 fn check_headers(
@@ -193,6 +210,7 @@ fn check_headers(
     }
     Ok(checked)
 }
+// ANCHOR_END: check_headers
 
 impl StartResponse {
     /// The connection, while the response is still being sent.
@@ -202,11 +220,20 @@ impl StartResponse {
         })
     }
 
+    // ANCHOR: take_connection
+    /// Whether the client may send another request on this connection: the
+    /// server offered it, the client asked for it, and this response went
+    /// out whole, with a length the client can trust.
+    pub fn may_continue(&self) -> bool {
+        self.keep_alive && self.finished
+    }
+
     /// Ends the response: the server takes the connection back, and a
     /// `write` the app calls later fails instead of writing to it.
     pub fn take_connection(&mut self) -> Option<TcpStream> {
         self.client_connection.take()
     }
+    // ANCHOR_END: take_connection
 
     // ANCHOR: send
     /// Sends one piece of body, with the head first if it has not gone yet.
@@ -268,6 +295,7 @@ impl StartResponse {
             out.extend_from_slice(b"0\r\n\r\n");
         }
         self.connection()?.write_all(&out)?;
+        self.finished = true;
         if self.verbose {
             println!("> [{} bytes of body]\n", self.sent);
         }
@@ -315,8 +343,16 @@ impl StartResponse {
             Framing::Chunked => head.push_str("Transfer-Encoding: chunked\r\n"),
             _ => {}
         }
-        // One request per connection: say so, and the client won't wait.
-        head.push_str("Connection: close\r\n\r\n");
+        // Without a length or chunks, only our close tells the client where
+        // the body ends: then this connection can carry no more requests.
+        self.keep_alive &= self.framing != Framing::UntilClose;
+        head.push_str(match (self.keep_alive, self.is_http11) {
+            // One request per connection: say so, and the client won't wait.
+            (false, _) => "Connection: close\r\n\r\n",
+            // HTTP/1.1 keeps a connection open unless told otherwise.
+            (true, true) => "\r\n",
+            (true, false) => "Connection: keep-alive\r\n\r\n",
+        });
         if self.is_head {
             self.framing = Framing::NoBody;
         }
@@ -334,6 +370,8 @@ impl StartResponse {
     /// when it is the server's own, e.g. a str body); if the head is out,
     /// all we can do is close, and the client sees a cut-off response.
     pub fn fail(&mut self, message: Option<&str>) {
+        // Either way, this connection ends with this response.
+        self.keep_alive = false;
         if self.headers_sent {
             return;
         }

@@ -297,11 +297,29 @@ pub fn transcript(request: &[u8], reply: &[u8]) -> String {
 // ANCHOR_END: transcript
 
 // ANCHOR: redact_date
-/// Checks every `Date:` header in the reply's head and hides its value.
+/// Checks every `Date:` header in the reply's heads and hides its value. A
+/// reply holds several responses when its connection carried several
+/// requests (keep-alive); the next head starts after the body before it,
+/// whose length that head's Content-Length gives.
 pub fn redact_date(reply: &[u8]) -> Vec<u8> {
-    let head_end = find(reply, b"\r\n\r\n").map_or(reply.len(), |i| i + 2);
     let mut shown = Vec::with_capacity(reply.len());
-    for line in reply[..head_end].split_inclusive(|&b| b == b'\n') {
+    let mut rest = reply;
+    while let Some(end) = find(rest, b"\r\n\r\n") {
+        let (head, after) = rest.split_at(end + 4);
+        redact_head(head, &mut shown);
+        // Without a Content-Length, the body is the rest of the reply.
+        let length = content_length(head).unwrap_or(after.len());
+        let (body, next) = after.split_at(length.min(after.len()));
+        shown.extend_from_slice(body);
+        rest = next;
+    }
+    shown.extend_from_slice(rest);
+    shown
+}
+
+/// Copies one head into `shown`, each Date value checked and hidden.
+fn redact_head(head: &[u8], shown: &mut Vec<u8>) {
+    for line in head.split_inclusive(|&b| b == b'\n') {
         let is_date =
             line.len() > 5 && line[..5].eq_ignore_ascii_case(b"date:");
         if !is_date {
@@ -321,8 +339,15 @@ pub fn redact_date(reply: &[u8]) -> Vec<u8> {
         shown.extend_from_slice(b"<IMF-fixdate>");
         shown.extend_from_slice(&line[end..]);
     }
-    shown.extend_from_slice(&reply[head_end..]);
-    shown
+}
+
+/// The Content-Length a head gives, if any.
+pub fn content_length(head: &[u8]) -> Option<usize> {
+    String::from_utf8_lossy(head).lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())?
+    })
 }
 // ANCHOR_END: redact_date
 
@@ -459,14 +484,7 @@ pub fn read_response(stream: &mut TcpStream) -> Vec<u8> {
             }
         }
     }
-    let head = String::from_utf8_lossy(&reply).into_owned();
-    let length: usize = head
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())?
-        })
+    let length = content_length(&reply)
         .unwrap_or_else(|| panic!("no Content-Length in:\n{}", render(&reply)));
     let mut body = vec![0; length];
     stream

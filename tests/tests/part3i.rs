@@ -37,8 +37,11 @@ fn testapp(name: &str, args: &[&str]) -> Server {
     )
 }
 
+/// One request, and its reply, up to the close the request asks for.
 fn get(server: &Server, target: &str) -> Vec<u8> {
-    let request = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    );
     server.exchange(request.as_bytes())
 }
 
@@ -78,14 +81,22 @@ fn all_gone(pids: &[u32]) -> bool {
     true
 }
 
+/// The one reply to GET_HELLO, read by its length: the connection stays
+/// open (keep-alive).
+fn hello(server: &Server) -> Vec<u8> {
+    let mut stream = server.connect();
+    std::io::Write::write_all(&mut stream, GET_HELLO).expect("send");
+    wire_tests::read_response(&mut stream)
+}
+
 #[test]
 fn wsgiapp_and_flask_hello() {
     let server = example("wsgiapp:app", &[]);
-    let reply = server.exchange(GET_HELLO);
+    let reply = hello(&server);
     assert_wire("part3-3i-wsgiapp-hello", GET_HELLO, &reply);
     if python_has("flask") {
         let server = example("flaskapp:app", &[]);
-        let reply = server.exchange(GET_HELLO);
+        let reply = hello(&server);
         assert_wire("part3-3i-flask-hello", GET_HELLO, &reply);
         assert_eq!(payload(&reply), b"Hello world from Flask!\n");
     }
@@ -135,7 +146,7 @@ fn a_dead_worker_is_replaced() {
     assert!(!after.contains(&before[0]), "{after:?}");
     assert!(after.contains(&before[1]), "{after:?}");
     assert_eq!(zombie_count(&server), 0);
-    assert_eq!(body(&server.exchange(GET_HELLO)).len(), 44);
+    assert_eq!(body(&get(&server, "/hello")).len(), 44);
 }
 
 fn zombie_count(server: &Server) -> usize {
@@ -179,4 +190,85 @@ fn no_worker_outlives_the_parent() {
         assert!(server.wait_exit(Duration::from_secs(5)).is_some());
         assert!(all_gone(&pids), "signal {signal}: workers {pids:?} live on");
     }
+}
+
+// ---- keep-alive ----------------------------------------------------------
+
+/// Two requests in one write, the second asking to close: two replies on
+/// one connection, the first without `Connection: close`.
+#[test]
+fn keep_alive_serves_pipelined_requests_on_one_connection() {
+    let server = example("wsgiapp:app", &[]);
+    let request = b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n\
+        GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let reply = server.exchange(request);
+    assert_wire("part3-3i-keep-alive", request, &reply);
+}
+
+/// Sends `request` on `stream` and reads one reply, by its length.
+fn ask(stream: &mut std::net::TcpStream, request: &[u8]) -> String {
+    std::io::Write::write_all(stream, request).expect("send");
+    String::from_utf8_lossy(&wire_tests::read_response(stream)).into_owned()
+}
+
+/// Whether the server closes `stream` within `patience`.
+fn closed_within(stream: &mut std::net::TcpStream, patience: Duration) -> bool {
+    stream
+        .set_read_timeout(Some(patience))
+        .expect("set timeout");
+    matches!(std::io::Read::read(stream, &mut [0; 1]), Ok(0))
+}
+
+#[test]
+fn keep_alive_follows_what_the_client_asks() {
+    let server = example("wsgiapp:app", &["--workers", "1"]);
+    let mut stream = server.connect();
+    let get = b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    for _ in 0..3 {
+        let reply = ask(&mut stream, get);
+        assert!(reply.ends_with("application!\n"), "{reply}");
+        assert!(!reply.contains("Connection:"), "{reply}");
+    }
+    let close =
+        b"GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    assert!(ask(&mut stream, close).contains("\r\nConnection: close\r\n"));
+    assert!(closed_within(&mut stream, Duration::from_secs(1)));
+    // HTTP/1.0 keeps the connection only when it asks to.
+    let mut stream = server.connect();
+    let get10 = b"GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    let reply = ask(&mut stream, get10);
+    assert!(reply.contains("\r\nConnection: keep-alive\r\n"), "{reply}");
+    let reply = ask(&mut stream, b"GET /hello HTTP/1.0\r\n\r\n");
+    assert!(reply.contains("\r\nConnection: close\r\n"), "{reply}");
+    assert!(closed_within(&mut stream, Duration::from_secs(1)));
+}
+
+/// A worker holding a kept connection gives way to a client that waits:
+/// the new client is served at once, not after the 2 s idle timeout.
+#[test]
+fn a_kept_connection_gives_way_to_a_waiting_client() {
+    let server = example("wsgiapp:app", &["--workers", "1"]);
+    let _ = workers(&server, 1);
+    let mut kept = server.connect();
+    let keep = b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    assert!(!ask(&mut kept, keep).contains("Connection:"));
+    let started = Instant::now();
+    let reply = get(&server, "/hello");
+    let waited = started.elapsed();
+    assert_eq!(body(&reply).len(), 44);
+    assert!(waited < Duration::from_secs(1), "waited {waited:?}");
+    assert!(closed_within(&mut kept, Duration::from_secs(1)));
+}
+
+/// An idle kept connection is closed after the keep-alive timeout.
+#[test]
+fn an_idle_kept_connection_is_closed_after_2_seconds() {
+    let server = example("wsgiapp:app", &["--workers", "1"]);
+    let mut kept = server.connect();
+    let get = b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let _ = ask(&mut kept, get);
+    let started = Instant::now();
+    assert!(closed_within(&mut kept, Duration::from_secs(5)));
+    let idle = started.elapsed();
+    assert!(idle > Duration::from_millis(1500), "closed after {idle:?}");
 }
