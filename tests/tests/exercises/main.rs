@@ -12,7 +12,8 @@
 //! cargo test -p wire-tests --test exercises part1::ex1 -- --ignored
 //! ```
 //!
-//! Each part lists its exercises in its own module here (`part1.rs`).
+//! Each part lists its exercises in its own module here (`part1.rs`,
+//! `part2.rs`, ...).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,6 +22,7 @@ use std::{env, fs};
 use wire_tests::{Server, assert_wire, transcript, workspace_root};
 
 mod part1;
+mod part2;
 mod part3;
 
 // ANCHOR: exercise
@@ -71,7 +73,7 @@ impl Exercise {
             "{} gives every expected reply already, so it is no exercise. \
              If you solved it: well done! This test guards the untouched \
              starter; `git checkout -- {}` brings it back.",
-            self.starter,
+            self.name(),
             self.source().display(),
         );
     }
@@ -90,7 +92,7 @@ impl Exercise {
     pub fn student_check(&self) {
         let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join("exercises")
-            .join(self.starter);
+            .join(self.name());
         fs::create_dir_all(&scratch).expect("create the scratch folder");
         self.build_for_student();
         let server = Server::start(self.package, self.starter, self.args);
@@ -112,7 +114,7 @@ impl Exercise {
                  Change {} until they agree\n\
                  (insta's advice to update the snapshot does not apply \
                  to an exercise).\n",
-                self.starter,
+                self.name(),
                 check.snapshot,
                 self.source().display(),
             );
@@ -126,7 +128,7 @@ impl Exercise {
             }, {
                 insta::assert_snapshot!(check.snapshot, yours);
             });
-            panic!("{} differs from {file}: see the diff above", self.starter);
+            panic!("{} differs from {file}: see the diff above", self.name());
         }
     }
     // ANCHOR_END: student_check
@@ -148,12 +150,31 @@ impl Exercise {
         );
     }
 
-    /// The starter's source, from the repository root.
+    /// What the messages call the exercise: the starter binary, or, for a
+    /// WSGI app that part 2's server runs, the app's module.
+    fn name(&self) -> &'static str {
+        self.app_module().unwrap_or(self.starter)
+    }
+
+    /// The module of a `module:callable` argument, if the server takes one.
+    fn app_module(&self) -> Option<&'static str> {
+        self.args
+            .iter()
+            .find_map(|arg| arg.split_once(':'))
+            .map(|(module, _)| module)
+    }
+
+    /// The file a student changes, from the repository root: the
+    /// starter's source, or, when the server takes a `module:callable`
+    /// (part 2's WSGI apps), that module, in the part's exercises folder.
     fn source(&self) -> PathBuf {
         let dir = self.package.strip_suffix("-exercises").map_or_else(
             || panic!("{} is not named PART-exercises", self.package),
             |part| Path::new(part).join("exercises"),
         );
+        if let Some(module) = self.app_module() {
+            return dir.join(format!("{module}.py"));
+        }
         dir.join("src/bin").join(format!("{}.rs", self.starter))
     }
 }

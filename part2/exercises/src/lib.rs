@@ -1,0 +1,78 @@
+//! Part 2's server, for the exercises: `part2 module:callable` that looks
+//! for the module in one folder first.
+//!
+//! The same steps as `part2/src/main.rs` (which ports the `__main__` block
+//! of `part2/webserver2.py`, https://github.com/rspivak/lsbaws), plus one
+//! line: the folder of the exercises (or of their solutions) goes first on
+//! `sys.path`. Run an exercise with
+//! `cargo run -p part2-exercises --bin exercise -- ex1_hello_name:app`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+/// Where the starters are: this crate's folder.
+pub const EXERCISES: &str = env!("CARGO_MANIFEST_DIR");
+/// Where the reference solutions are.
+pub const SOLUTIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/solutions");
+
+/// Part 2's server, serving a WSGI app of the exercises.
+#[derive(Parser)]
+struct Args {
+    /// The WSGI application, as module:callable (e.g. ex1_hello_name:app)
+    app: String,
+    /// Address to listen on (`0.0.0.0` listens on every interface)
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free one)
+    #[arg(long, default_value_t = 8888)]
+    port: u16,
+    /// Don't print each request and response
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Part 2's `main`, with `folder` first on `sys.path`, so that
+/// `ex1_hello_name` is the file in `folder` whatever the current directory.
+pub fn serve(folder: &str) -> ExitCode {
+    let args = Args::parse();
+    if let Err(message) = part2::start_python() {
+        eprintln!("part2: {message}");
+        return ExitCode::from(2);
+    }
+    let application = Python::attach(|py| {
+        let sys_path = py
+            .import("sys")
+            .and_then(|sys| sys.getattr("path"))
+            .and_then(|path| Ok(path.cast_into::<PyList>()?))
+            .map_err(|err| format!("cannot read sys.path: {err}"))?;
+        sys_path
+            .insert(0, folder)
+            .map_err(|err| format!("cannot set sys.path: {err}"))?;
+        part2::load_application(py, &args.app)
+    });
+    let application = match application {
+        Ok(application) => application,
+        Err(message) => {
+            eprintln!("part2: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    // Backlog 1, as part 2's: one client at a time.
+    let httpd = part2::make_server(&args.host, args.port, application, 1);
+    let mut httpd = match httpd {
+        Ok(httpd) => httpd,
+        Err(err) => {
+            eprintln!(
+                "part2: cannot listen on {}:{}: {err}",
+                args.host, args.port
+            );
+            return ExitCode::from(2);
+        }
+    };
+    httpd.verbose = !args.quiet;
+    println!("WSGIServer: Serving HTTP on port {} ...", httpd.server_port);
+    httpd.serve_forever()
+}
