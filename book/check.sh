@@ -6,7 +6,8 @@
 # anchor, so this script checks what mdBook does not:
 #   a. the book builds, and the build log has no ERROR or WARN;
 #   b. every include names an existing file and, if it names an anchor, an
-#      anchor that exists and is not empty (or lines that exist);
+#      anchor that exists and is not empty (or lines that exist; a snapshot
+#      shown from line 4 has insta's 3-line header);
 #      each include has a caption naming its file;
 #   c. no include is left unexpanded in the built HTML;
 #   d. every `cargo run -p PACKAGE [--bin BINARY]` in the book and the README
@@ -81,6 +82,13 @@ while IFS= read -r hit; do
     first=${BASH_REMATCH[1]:-1}
     if [ "$(wc -l <"$file")" -lt "$first" ]; then
       problem "$where: the file has fewer than $first lines"
+    fi
+    # A snapshot shown from line 4 must have insta's 3-line header, or the
+    # page silently gains or loses a line of the transcript. (insta adds an
+    # `assertion_line:` to a new snapshot: delete it when you accept one.)
+    if [[ $file == *.snap && $first == 4 ]] &&
+      [ "$(sed -n '1p;3p' "$file" | tr -d '\n')" != "------" ]; then
+      problem "$where: its header is not 3 lines (an assertion_line?)"
     fi
   elif ! has_anchor "$file" "$selector"; then
     problem "$where: no anchor '$selector', or it is empty"
