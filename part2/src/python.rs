@@ -23,14 +23,19 @@ pub const APPS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/apps");
 /// The Python whose packages the app sees: the venv at `$VIRTUAL_ENV`, else
 /// `./.venv`, else the interpreter this program was built against.
 pub fn python_executable() -> PathBuf {
-    let venv = match env::var_os("VIRTUAL_ENV").filter(|v| !v.is_empty()) {
-        Some(venv) => Some(PathBuf::from(venv)),
-        None => env::current_dir().ok().map(|dir| dir.join(".venv")),
-    };
-    match venv.map(|venv| venv.join("bin/python")) {
-        Some(python) if python.exists() => python,
-        _ => PathBuf::from(option_env!("PART2_PYTHON").unwrap_or("python3")),
-    }
+    let venvs = [
+        env::var_os("VIRTUAL_ENV").filter(|venv| !venv.is_empty()),
+        env::current_dir().ok().map(|dir| dir.join(".venv").into()),
+    ];
+    // A stale VIRTUAL_ENV (the venv was deleted) falls through to ./.venv.
+    venvs
+        .into_iter()
+        .flatten()
+        .map(|venv| PathBuf::from(venv).join("bin/python"))
+        .find(|python| python.exists())
+        .unwrap_or_else(|| {
+            PathBuf::from(option_env!("PART2_PYTHON").unwrap_or("python3"))
+        })
 }
 // ANCHOR_END: python_executable
 

@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 use socket2::{Domain, Socket, Type};
 
-use crate::start_response::{StartResponse, WSGIError};
+use crate::start_response::{ClientGone, StartResponse, WSGIError};
 
 // ANCHOR: limits
 /// The most a request head (request line and headers) may take: 431 beyond.
@@ -295,7 +295,12 @@ impl WSGIServer {
         if let Err(err) = outcome {
             // The traceback goes to stderr; the client gets a 500 if no
             // byte of the response has left yet, else a cut-off response.
-            err.print(py);
+            // A client that hung up is no bug: one line says so.
+            if err.is_instance_of::<ClientGone>(py) {
+                eprintln!("part2: {}", err.value(py));
+            } else {
+                err.print(py);
+            }
             let message = err
                 .is_instance_of::<WSGIError>(py)
                 .then(|| err.value(py).to_string());
@@ -420,7 +425,8 @@ pub fn read_request(
         .header("Expect")
         .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
     if expects_continue && received.len() < length {
-        // curl sends this for bodies over 1 KiB, then waits for our go.
+        // A client may ask before it sends a big body (curl does above
+        // 1 MiB), and then wait a second for our go: say go at once.
         let _ = client_connection.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
     }
     while received.len() < length {

@@ -12,7 +12,7 @@ use std::net::TcpStream;
 use std::time::SystemTime;
 
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyOSError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
@@ -23,6 +23,17 @@ use crate::server::{Request, SERVER_SOFTWARE, print_lines, send_plain};
 // malformed header, a second start_response). Its message goes into the
 // 500 response too: it is about WSGI, not about the app's secrets.
 create_exception!(part2, WSGIError, PyException);
+
+// The error for a response that can't reach its client: it hung up, or
+// stopped reading. An OSError, as Python's own socket errors are, so an app
+// that calls write() may catch it as one; the server reports it in one line,
+// since it is nobody's bug.
+create_exception!(part2, ClientGone, PyOSError);
+
+/// Turns a failed write to the client into a ClientGone.
+fn client_gone(err: io::Error) -> PyErr {
+    ClientGone::new_err(format!("the client went away: {err}"))
+}
 // ANCHOR_END: wsgi_error
 
 // ANCHOR: framing
@@ -214,10 +225,10 @@ fn check_headers(
 
 impl StartResponse {
     /// The connection, while the response is still being sent.
-    fn connection(&mut self) -> io::Result<&mut TcpStream> {
-        self.client_connection.as_mut().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotConnected, "the response is over")
-        })
+    fn connection(&mut self) -> PyResult<&mut TcpStream> {
+        self.client_connection
+            .as_mut()
+            .ok_or_else(|| WSGIError::new_err("the response is over"))
     }
 
     // ANCHOR: take_connection
@@ -238,9 +249,9 @@ impl StartResponse {
     // ANCHOR: send
     /// Sends one piece of body, with the head first if it has not gone yet.
     /// `whole_body` says this piece is all the body there is.
-    pub fn send(&mut self, data: &[u8], whole_body: bool) -> io::Result<()> {
+    pub fn send(&mut self, data: &[u8], whole_body: bool) -> PyResult<()> {
         if self.headers_set.is_none() {
-            return Err(io::Error::other("body before start_response()"));
+            return Err(WSGIError::new_err("body before start_response()"));
         }
         // PEP 3333: the head waits for the first non-empty piece of body.
         if data.is_empty() {
@@ -271,7 +282,7 @@ impl StartResponse {
         } else {
             out.extend_from_slice(data);
         }
-        self.connection()?.write_all(&out)?;
+        self.connection()?.write_all(&out).map_err(client_gone)?;
         self.sent += data.len() as u64;
         Ok(())
     }
@@ -279,9 +290,9 @@ impl StartResponse {
 
     // ANCHOR: finish
     /// Ends the response once the iterable is exhausted.
-    pub fn finish(&mut self) -> io::Result<()> {
+    pub fn finish(&mut self) -> PyResult<()> {
         if self.headers_set.is_none() {
-            return Err(io::Error::other(
+            return Err(WSGIError::new_err(
                 "the application returned without calling start_response()",
             ));
         }
@@ -294,7 +305,12 @@ impl StartResponse {
             // The last chunk has size zero.
             out.extend_from_slice(b"0\r\n\r\n");
         }
-        self.connection()?.write_all(&out)?;
+        self.connection()?.write_all(&out).map_err(client_gone)?;
+        // A body shorter than its Content-Length leaves the client waiting
+        // for the rest: only closing the connection can end that wait.
+        if let Framing::Length(length) = self.framing {
+            self.keep_alive &= self.sent == length;
+        }
         self.finished = true;
         if self.verbose {
             println!("> [{} bytes of body]\n", self.sent);
@@ -307,7 +323,10 @@ impl StartResponse {
     /// The status line and the headers: the app's, then ours. Decides how
     /// the body is framed, and counts the head as sent.
     fn head(&mut self, known_length: Option<u64>) -> Vec<u8> {
-        let (status, headers) = self.headers_set.as_ref().expect("checked");
+        let (status, headers) = self
+            .headers_set
+            .as_ref()
+            .expect("send() and finish() check start_response came first");
         let has = |wanted: &str| {
             headers
                 .iter()

@@ -197,3 +197,18 @@ def prints(environ, start_response):
     print("printed by the app")
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"printed\n"]
+
+
+def short_body(environ, start_response):
+    """Promises 10 bytes and sends 5: the client can only learn the body
+    is over when the connection closes."""
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", "10")])
+    return [b"short"]
+
+
+def big_body(environ, start_response):
+    """20 MB in 1 MB pieces: more than the socket's buffers hold, so the
+    server is still writing when a client that hangs up is gone."""
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return (b"x" * 1_000_000 for _ in range(20))

@@ -197,17 +197,22 @@ fn head_of_3k_is_read_whole() {
     );
 }
 
-/// curl sends `Expect: 100-continue` for bodies over 1 KiB and waits for
-/// the server's go-ahead before it sends the body.
+/// A client that sends `Expect: 100-continue` waits for the server's go
+/// before it sends the body (curl does for big bodies).
 #[test]
-fn curl_posts_a_large_body_with_100_continue() {
+fn expect_100_continue_gets_the_go_ahead() {
     let server = testapp("echo_form");
-    let url = format!("http://127.0.0.1:{}/form", server.port);
-    let value = "y".repeat(5000);
-    let form = format!("big={value}");
-    let got =
-        run_tool("curl", &["--silent", "--show-error", "-d", &form, &url]);
-    assert_eq!(got, format!("big={value}\n"));
+    let mut stream = server.connect();
+    let head = b"POST /form HTTP/1.1\r\nHost: localhost\r\n\
+        Content-Length: 11\r\nExpect: 100-continue\r\n\r\n";
+    std::io::Write::write_all(&mut stream, head).expect("send the head");
+    let go = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let mut got = [0; 25];
+    std::io::Read::read_exact(&mut stream, &mut got).expect("read the go");
+    assert_eq!(&got, go, "{}", text(&got));
+    std::io::Write::write_all(&mut stream, b"name=hello!").expect("send");
+    let reply = wire_tests::read_reply(&mut stream);
+    assert_eq!(text(body(&reply)), "name=hello!\n");
 }
 
 // ---- the environ of PEP 3333 --------------------------------------------
@@ -442,6 +447,33 @@ fn start_response_with_exc_info_replaces_the_head() {
 
 /// PEP 3333: the server calls the iterable's close() when the body is
 /// sent, and also when sending it fails.
+/// A client that hangs up while the body is being sent is reported in one
+/// line: it is nobody's bug, and a traceback would say it was the app's.
+#[test]
+fn a_client_that_hangs_up_is_one_line_not_a_traceback() {
+    let server = testapp("big_body");
+    let mut stream = server.connect();
+    let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    std::io::Write::write_all(&mut stream, request).expect("send");
+    let mut some = [0; 1000];
+    std::io::Read::read_exact(&mut stream, &mut some).expect("read a bit");
+    drop(stream);
+    let gone = "part2: the client went away: ";
+    assert!(
+        server.wait_for_output(gone, Duration::from_secs(10)),
+        "{}",
+        server.output()
+    );
+    assert!(
+        !server.output().contains("Traceback"),
+        "{}",
+        server.output()
+    );
+    // And the next client is served.
+    let reply = server.exchange(request);
+    assert_eq!(body(&reply).len(), 20_000_000 + 20 * 9 + 5);
+}
+
 #[test]
 fn the_iterables_close_is_always_called() {
     let server = testapp("closing");
@@ -679,6 +711,22 @@ fn the_venvs_packages_win_and_dot_venv_is_found() {
     let got = text(body(&reply));
     let prefix = dot_venv.to_str().expect("a UTF-8 path");
     assert_eq!(got, format!("from-the-venv {prefix}"));
+}
+
+/// A VIRTUAL_ENV whose venv was deleted falls through to ./.venv.
+#[test]
+fn a_stale_virtual_env_falls_back_to_dot_venv() {
+    if !python_has("flask") {
+        return;
+    }
+    let server = Server::start_with(
+        "part2",
+        "part2",
+        &["flaskapp:app"],
+        &[("VIRTUAL_ENV", "/no/such/venv")],
+    );
+    let reply = server.exchange(GET_HELLO);
+    assert_eq!(text(body(&reply)), "Hello world from Flask!\n");
 }
 
 /// The binary finds its libpython with no help from the environment (the

@@ -272,3 +272,22 @@ fn an_idle_kept_connection_is_closed_after_2_seconds() {
     let idle = started.elapsed();
     assert!(idle > Duration::from_millis(1500), "closed after {idle:?}");
 }
+
+/// A body shorter than its Content-Length ends the connection: kept open,
+/// the client would wait for bytes that never come, and read the next
+/// reply as the rest of this one.
+#[test]
+fn a_short_body_is_never_kept_alive() {
+    let server = testapp("short_body", &["--workers", "1"]);
+    let _ = workers(&server, 1);
+    let started = Instant::now();
+    let reply = server.exchange(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert!(
+        body(&reply) == b"short",
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    // Closed at once, not after the 2 s keep-alive timeout.
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1500), "closed after {took:?}");
+}
