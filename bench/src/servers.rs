@@ -27,8 +27,8 @@ pub struct ServerSpec {
     /// Its name in the table, the chart and `--only`.
     pub name: &'static str,
     /// Whether it keeps a connection open for the next request: only then
-    /// is the keep-alive mode measured (our servers and gunicorn's sync
-    /// worker close every connection after one response).
+    /// is the keep-alive mode measured (part2, webserver3h and gunicorn's
+    /// sync worker close every connection after one response).
     pub keep_alive: bool,
     /// How to start it.
     launch: Launch,
@@ -70,10 +70,13 @@ pub fn all() -> Vec<ServerSpec> {
         }),
         ours("part2", "part2", "part2", &[]),
         ours("webserver3h", "part3", "webserver3h", &[]),
-        // The pre-fork server: as many workers as gunicorn's. (A server
-        // that keeps connections alive is `ServerSpec { keep_alive: true,
-        // ..ours(...) }`; one that cargo cannot build is skipped, noted.)
-        ours("webserver3i", "part3", "webserver3i", &["--workers=2"]),
+        // The pre-fork server: as many workers as gunicorn's, and the only
+        // one of ours that keeps connections alive. (A server that cargo
+        // cannot build is skipped, and the table says so.)
+        ServerSpec {
+            keep_alive: true,
+            ..ours("webserver3i", "part3", "webserver3i", &["--workers=2"])
+        },
         peer("waitress", true, "waitress-serve", |app, port| {
             vec![format!("--listen=127.0.0.1:{port}"), app.into()]
         }),

@@ -7,7 +7,6 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use pyo3::Python;
 
 // ANCHOR: args
 /// Part 2 of Let's Build A Web Server: a WSGI server embedding Python.
@@ -33,32 +32,16 @@ const REQUEST_QUEUE_SIZE: i32 = 1;
 // ANCHOR: main
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Err(message) = part2::start_python() {
-        eprintln!("part2: {message}");
-        return ExitCode::from(2);
-    }
-    let application =
-        Python::attach(|py| part2::load_application(py, &args.app));
-    let application = match application {
-        Ok(application) => application,
-        Err(message) => {
-            eprintln!("part2: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    let httpd = part2::make_server(
+    let httpd = part2::make_server_for(
+        &args.app,
         &args.host,
         args.port,
-        application,
         REQUEST_QUEUE_SIZE,
     );
     let mut httpd = match httpd {
         Ok(httpd) => httpd,
-        Err(err) => {
-            eprintln!(
-                "part2: cannot listen on {}:{}: {err}",
-                args.host, args.port
-            );
+        Err(message) => {
+            eprintln!("part2: {message}");
             return ExitCode::from(2);
         }
     };

@@ -409,6 +409,11 @@ pub fn read_request(
 ) -> Result<Request, RequestError> {
     let _ = client_connection.set_read_timeout(Some(CLIENT_TIMEOUT));
     let _ = client_connection.set_write_timeout(Some(CLIENT_TIMEOUT));
+    // Each write leaves at once. By default the kernel holds back a small
+    // write while an earlier one waits for its ACK (Nagle's algorithm), and
+    // the client delays its ACK by up to 40 ms: a response written in two
+    // pieces (a chunked body's last chunk) would stall on a kept connection.
+    let _ = client_connection.set_nodelay(true);
     // `received` may hold a whole request already (the client sent two at
     // once) or part of one: parse before reading more.
     let mut request = loop {

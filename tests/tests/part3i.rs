@@ -291,3 +291,29 @@ fn a_short_body_is_never_kept_alive() {
     let took = started.elapsed();
     assert!(took < Duration::from_millis(1500), "closed after {took:?}");
 }
+
+/// Twenty-five chunked responses on one kept connection take milliseconds.
+/// (Without TCP_NODELAY, the last chunk of each, a small second write,
+/// waited for the client's delayed ACK: 40 ms a response.)
+#[test]
+fn chunked_responses_on_a_kept_connection_do_not_stall() {
+    let server = testapp("generator", &["--workers", "1"]);
+    let _ = workers(&server, 1);
+    let mut stream = server.connect();
+    let get = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let started = Instant::now();
+    for _ in 0..25 {
+        std::io::Write::write_all(&mut stream, get).expect("send");
+        let mut reply = Vec::new();
+        while !reply.ends_with(b"0\r\n\r\n") {
+            let mut byte = [0; 1];
+            std::io::Read::read_exact(&mut stream, &mut byte).expect("read");
+            reply.push(byte[0]);
+        }
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(500),
+        "25 responses took {took:?}"
+    );
+}

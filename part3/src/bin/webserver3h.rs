@@ -83,32 +83,16 @@ fn say_terminated(pid: Pid, status: i32) {
 // ANCHOR: main
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Err(message) = part2::start_python() {
-        eprintln!("webserver3h: {message}");
-        return ExitCode::from(2);
-    }
-    let application =
-        Python::attach(|py| part2::load_application(py, &args.app));
-    let application = match application {
-        Ok(application) => application,
-        Err(message) => {
-            eprintln!("webserver3h: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    let httpd = part2::make_server(
+    let httpd = part2::make_server_for(
+        &args.app,
         &args.host,
         args.port,
-        application,
         REQUEST_QUEUE_SIZE,
     );
     let mut httpd = match httpd {
         Ok(httpd) => httpd,
-        Err(err) => {
-            eprintln!(
-                "webserver3h: cannot listen on {}:{}: {err}",
-                args.host, args.port
-            );
+        Err(message) => {
+            eprintln!("webserver3h: {message}");
             return ExitCode::from(2);
         }
     };

@@ -55,32 +55,16 @@ const GRACE: Duration = Duration::from_millis(10);
 // ANCHOR: main
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Err(message) = part2::start_python() {
-        eprintln!("webserver3i: {message}");
-        return ExitCode::from(2);
-    }
-    let application =
-        Python::attach(|py| part2::load_application(py, &args.app));
-    let application = match application {
-        Ok(application) => application,
-        Err(message) => {
-            eprintln!("webserver3i: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    let httpd = part2::make_server(
+    let httpd = part2::make_server_for(
+        &args.app,
         &args.host,
         args.port,
-        application,
         REQUEST_QUEUE_SIZE,
     );
     let mut httpd = match httpd {
         Ok(httpd) => httpd,
-        Err(err) => {
-            eprintln!(
-                "webserver3i: cannot listen on {}:{}: {err}",
-                args.host, args.port
-            );
+        Err(message) => {
+            eprintln!("webserver3i: {message}");
             return ExitCode::from(2);
         }
     };
