@@ -1,4 +1,5 @@
-"""Reads the built book, and part 1's server, in a real headless Chromium.
+"""Reads the built book, and part 1's and part 2's servers, in a real
+headless Chromium.
 
 Run it through `bash book/browser-check.sh`, which builds what it needs and
 installs what is missing. It drives Chromium over the DevTools protocol:
@@ -7,9 +8,10 @@ installs what is missing. It drives Chromium over the DevTools protocol:
    exception or failed load;
 2. types a word into the book's search box, key by key, and expects a hit;
 3. opens each server's /hello and expects its text on the page;
-4. saves a screenshot of the part 1 chapter for a person to look at.
+4. saves screenshots of the part 1 chapter and of the performance chapter
+   (its chart) for a person to look at.
 
-Usage: browser_check.py BOOK_DIR SCREENSHOT WORD PAGE SERVER_BINARY...
+Usage: browser_check.py BOOK_DIR SCREENSHOT_DIR WORD PAGE SERVER_BINARY...
 (PAGE: a part of a page's path that must be among the hits, or "" for any.)
 """
 
@@ -27,11 +29,18 @@ from functools import partial
 
 import websocket  # websocket-client, pinned in browser-check.sh
 
-# What each server must show at /hello. The binary's file name picks the row;
-# add part2 here (with its app argument) once its chapter is in the book.
+# What each server must show at /hello, and its arguments. The binary's file
+# name picks the row. part2 serves the article's Flask app, found from the
+# repository root, where browser-check.sh runs us, with ./.venv's Flask.
 HELLO = {
     "part1": ([], "Hello, World!"),
+    "part2": (["--quiet", "flaskapp:app"], "Hello world from Flask!"),
 }
+# The pages to photograph: (page, file name in SCREENSHOT_DIR).
+SCREENSHOTS = [
+    ("part1/index.html", "part1.png"),
+    ("performance.html", "performance.png"),
+]
 PATIENCE = 30  # seconds for any one thing to happen
 
 CHROMIUM_FLAGS = [
@@ -195,7 +204,7 @@ def start_server(binary, args):
 
 
 def main():
-    book_dir, screenshot, word, page, *binaries = sys.argv[1:]
+    book_dir, screenshot_dir, word, page, *binaries = sys.argv[1:]
     book = f"http://127.0.0.1:{serve_folder(book_dir)}"
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         browser = Browser(profile)
@@ -204,13 +213,16 @@ def main():
             check_search(browser, book, word, page)
             for binary in binaries:
                 check_hello(browser, binary)
-            browser.open(f"{book}/part1/index.html")
-            shot = browser.call("Page.captureScreenshot", format="png")
-            with open(screenshot, "wb") as out:
-                out.write(base64.b64decode(shot["data"]))
+            for page_path, name in SCREENSHOTS:
+                browser.open(f"{book}/{page_path}")
+                time.sleep(0.5)  # let the chart's image load
+                shot = browser.call("Page.captureScreenshot", format="png")
+                with open(f"{screenshot_dir}/{name}", "wb") as out:
+                    out.write(base64.b64decode(shot["data"]))
         finally:
             browser.close()
-    print(f"book/browser-check: screenshot of part 1 in {screenshot}")
+    names = ", ".join(name for _, name in SCREENSHOTS)
+    print(f"book/browser-check: screenshots ({names}) in {screenshot_dir}")
 
 
 def check_pages(browser, book, book_dir):
@@ -260,11 +272,20 @@ def check_hello(browser, binary):
     try:
         browser.errors.clear()
         browser.open(f"http://127.0.0.1:{port}/hello")
+        # The browser asks for /favicon.ico after the page: let that finish
+        # while this server runs, so that its outcome is counted here.
+        time.sleep(0.5)
         text = browser.evaluate("document.body.innerText")
         if text.strip() != expected:
             fail(f"{name}'s /hello shows {text!r}, not {expected!r}")
+        # An app without a favicon rightly answers 404 (Flask does); the
+        # browser logs that as an error of its own request, not the page's.
+        browser.errors[:] = [
+            e for e in browser.errors
+            if not ("404" in e and e.endswith("/favicon.ico"))
+        ]
         if browser.errors:
-            fail(f"{name}'s /hello: " + "; ".join(browser.errors))
+            fail(f"{name}'s /hello (port {port}): " + "; ".join(browser.errors))
     finally:
         process.kill()
         process.wait()
