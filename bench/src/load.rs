@@ -47,9 +47,13 @@ pub fn ensure_wrk() -> Result<(), String> {
         .map_err(|why| format!("cannot install wrk ({why}); install it"))
 }
 
-/// Runs the warm-up, then the measurement, and parses wrk's report.
-pub fn run(cell: &Cell) -> Result<Measured, String> {
-    wrk(cell, cell.warm_up)?;
+/// Runs the warm-up: the same load, not measured.
+pub fn warm_up(cell: &Cell) -> Result<(), String> {
+    wrk(cell, cell.warm_up).map(drop)
+}
+
+/// Runs the measurement, and parses wrk's report.
+pub fn measure(cell: &Cell) -> Result<Measured, String> {
     let report = wrk(cell, cell.duration)?;
     parse(&report).ok_or_else(|| format!("cannot read wrk's report:\n{report}"))
 }

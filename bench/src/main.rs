@@ -217,12 +217,21 @@ fn measure(
                 warm_up: plan.warm_up,
                 duration: plan.duration,
             };
-            // Memory is sampled while wrk runs, warm-up included.
+            // Memory is sampled while wrk runs, warm-up included; page
+            // faults are counted over the measured seconds only.
             let sampler = memory::Sampler::start(running.pid());
-            let result = load::run(&cell);
+            let faults = load::warm_up(&cell).and_then(|()| {
+                let before = memory::tree_faults(running.pid());
+                let measured = load::measure(&cell)?;
+                let after = memory::tree_faults(running.pid());
+                let faults = after.saturating_sub(before);
+                Ok((measured, faults))
+            });
             let peak = sampler.finish();
-            match result {
-                Ok(measured) => {
+            match faults {
+                Ok((measured, faults)) => {
+                    let requests =
+                        measured.requests_per_second * f64::from(cell.duration);
                     let row = Row {
                         server: server.name,
                         app: app_name(app),
@@ -230,6 +239,7 @@ fn measure(
                         keep_alive,
                         measured,
                         peak,
+                        faults_per_request: faults as f64 / requests.max(1.0),
                     };
                     report::print_row(&row, rows);
                     rows.push(row);

@@ -66,6 +66,22 @@ impl Sampler {
 
 /// The summed RSS and PSS of `root` and all its descendants right now.
 fn tree_usage(root: u32) -> Usage {
+    let mut usage = Usage::default();
+    for pid in tree(root) {
+        // A process may exit between the listing and this read: skip it.
+        let Ok(rollup) =
+            fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        else {
+            continue;
+        };
+        usage.rss_kib += field_kib(&rollup, "Rss:");
+        usage.pss_kib += field_kib(&rollup, "Pss:");
+    }
+    usage
+}
+
+/// `root` and all its descendants, right now.
+fn tree(root: u32) -> Vec<u32> {
     let mut tree = vec![root];
     // Each process's parent, from /proc/PID/stat; a parent may be listed
     // after its child, so keep adding children until nothing changes.
@@ -81,18 +97,26 @@ fn tree_usage(root: u32) -> Usage {
             break;
         }
     }
-    let mut usage = Usage::default();
-    for pid in tree {
-        // A process may exit between the listing and this read: skip it.
-        let Ok(rollup) =
-            fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        else {
-            continue;
-        };
-        usage.rss_kib += field_kib(&rollup, "Rss:");
-        usage.pss_kib += field_kib(&rollup, "Pss:");
-    }
-    usage
+    tree
+}
+
+/// The page faults of `root` and its descendants so far: each process's own
+/// (`minflt` in /proc/PID/stat) and those of its children it has waited for
+/// (`cminflt`), where a forking server's short-lived children end up.
+pub fn tree_faults(root: u32) -> u64 {
+    tree(root)
+        .into_iter()
+        .filter_map(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // After "PID (COMMAND)": state, ppid, pgrp, session, tty_nr,
+            // tpgid, flags, minflt, cminflt (proc(5)).
+            let fields: Vec<&str> =
+                stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+            let own: u64 = fields.get(7)?.parse().ok()?;
+            let children: u64 = fields.get(8)?.parse().ok()?;
+            Some(own + children)
+        })
+        .sum()
 }
 
 /// Every (pid, parent pid) of the system.

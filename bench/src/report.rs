@@ -22,12 +22,14 @@ pub struct Row {
     pub measured: Measured,
     /// The peak memory of the server's process tree during the cell.
     pub peak: Usage,
+    /// Page faults of the whole tree, per request, while measured.
+    pub faults_per_request: f64,
 }
 
 const HEADER: &str = "\
 | app | connection | clients | server | requests/s | vs gunicorn \
-| p50 ms | p99 ms | errors | peak RSS MiB | peak PSS MiB |
-| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |";
+| p50 ms | p99 ms | errors | peak RSS MiB | peak PSS MiB | faults/request |
+| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |";
 
 /// Prints the table's header, before the first row.
 pub fn print_header() {
@@ -78,13 +80,17 @@ by requests/s). *errors*: failed connects, reads and writes, time-outs (2 s) and
 responses other than 2xx/3xx. *peak RSS*, *peak PSS*: the highest summed
 memory of the server's process tree (master, workers, children), sampled
 every 100 ms; RSS counts pages shared by forked processes once per process,
-PSS splits them between the processes.
+PSS splits them between the processes. *faults/request*: page faults of the
+whole tree (minor ones: a page mapped or copied, no disk read) during the
+measured seconds, divided by the requests served; a child's faults count
+once its parent has collected it.
 ";
 
 fn line(row: &Row, rows: &[Row]) -> String {
     let m = &row.measured;
     format!(
-        "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.1} | {:.1} |",
+        "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.1} | {:.1} \
+         | {:.1} |",
         row.app,
         if row.keep_alive {
             "keep-alive"
@@ -100,6 +106,7 @@ fn line(row: &Row, rows: &[Row]) -> String {
         m.errors,
         row.peak.rss_kib as f64 / 1024.0,
         row.peak.pss_kib as f64 / 1024.0,
+        row.faults_per_request,
     )
 }
 

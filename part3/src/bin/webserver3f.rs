@@ -128,7 +128,7 @@ fn serve_forever(args: &Args) -> ExitCode {
         SaFlags::empty(),
         SigSet::empty(),
     );
-    // SAFETY: grim_reaper calls only async-signal-safe functions (waitpid
+    // SAFETY: grim_reaper calls only async-signal-safe functions (wait
     // and write) and touches no memory that the rest of the program uses.
     unsafe { sigaction(Signal::SIGCHLD, &grim_reaper) }
         .expect("SIGCHLD is a signal that may be caught");
