@@ -85,7 +85,7 @@ pub fn make_server(
 
 // ANCHOR: listen
 /// Binds `host:port` with SO_REUSEADDR and the given backlog.
-pub fn listen(host: &str, port: u16, backlog: i32) -> io::Result<TcpListener> {
+fn listen(host: &str, port: u16, backlog: i32) -> io::Result<TcpListener> {
     let address = (host, port)
         .to_socket_addrs()?
         .next()
@@ -580,7 +580,7 @@ fn latin1(bytes: &[u8]) -> String {
 
 // ANCHOR: send_plain
 /// The head lines every response of ours carries, after the app's own.
-pub fn server_headers() -> String {
+fn server_headers() -> String {
     format!(
         "Date: {}\r\nServer: {SERVER_SOFTWARE}\r\n",
         httpdate::fmt_http_date(SystemTime::now())
@@ -612,7 +612,7 @@ pub fn send_plain(
 /// Closes a connection that may still hold unread bytes (a body we refused,
 /// the rest of an oversized head). Closing straight away would make the
 /// kernel reset the connection, and the client could lose our answer.
-pub fn linger_and_close(mut client_connection: TcpStream) {
+fn linger_and_close(mut client_connection: TcpStream) {
     let _ = client_connection.shutdown(Shutdown::Write);
     let _ = client_connection.set_read_timeout(Some(Duration::from_secs(2)));
     let mut rest = (&mut client_connection).take(MAX_BODY as u64);

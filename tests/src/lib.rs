@@ -124,6 +124,29 @@ impl Server {
         }
     }
 
+    /// Starts `bin` of `package` serving `testapps:NAME`, the test apps
+    /// of `tests/apps/testapps.py`, from that folder (so the module is found
+    /// in the current directory, as a learner's own would be), with the
+    /// project's venv named in VIRTUAL_ENV. `args` go before the app.
+    pub fn start_testapp(
+        package: &str,
+        bin: &str,
+        name: &str,
+        args: &[&str],
+    ) -> Server {
+        let app = format!("testapps:{name}");
+        let mut all = args.to_vec();
+        all.push(&app);
+        let venv = venv();
+        Server::start_in(
+            &workspace_root().join("tests/apps"),
+            package,
+            bin,
+            &all,
+            &[("VIRTUAL_ENV", venv.to_str().expect("a UTF-8 path"))],
+        )
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -494,18 +517,26 @@ pub fn read_response(stream: &mut TcpStream) -> Vec<u8> {
     reply
 }
 
-/// The state letter (`R`, `S`, `Z` for a zombie...) of each child process
-/// of `pid`, as `ps` shows it on Linux and macOS.
+/// Each child process of `pid`: its pid and its state letter (`R`, `S`,
+/// `Z` for a zombie...), as `ps` shows them on Linux and macOS.
 #[cfg(unix)]
-pub fn child_states(pid: u32) -> Vec<char> {
-    run_tool("ps", &["-A", "-o", "ppid=,stat="])
+pub fn children(pid: u32) -> Vec<(u32, char)> {
+    run_tool("ps", &["-A", "-o", "pid=,ppid=,stat="])
         .lines()
         .filter_map(|line| {
             let mut fields = line.split_whitespace();
+            let child: u32 = fields.next()?.parse().ok()?;
             let ppid: u32 = fields.next()?.parse().ok()?;
-            (ppid == pid).then(|| fields.next()?.chars().next())?
+            let state = fields.next()?.chars().next()?;
+            (ppid == pid).then_some((child, state))
         })
         .collect()
+}
+
+/// The state letter of each child process of `pid` (see [`children`]).
+#[cfg(unix)]
+pub fn child_states(pid: u32) -> Vec<char> {
+    children(pid).into_iter().map(|(_, state)| state).collect()
 }
 
 /// How many children of `pid` are zombies (`<defunct>` in `ps`, state Z):

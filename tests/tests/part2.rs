@@ -30,19 +30,7 @@ fn example(app: &str) -> Server {
 
 /// part2 serving `testapps:NAME` from tests/apps, with the project's venv.
 fn testapp(name: &str) -> Server {
-    let app = format!("testapps:{name}");
-    let venv = venv();
-    Server::start_in(
-        &apps_dir(),
-        "part2",
-        "part2",
-        &[&app],
-        &[("VIRTUAL_ENV", venv.to_str().expect("a UTF-8 path"))],
-    )
-}
-
-fn apps_dir() -> PathBuf {
-    workspace_root().join("tests/apps")
+    Server::start_testapp("part2", "part2", name, &[])
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use wire_tests::{
     Server, assert_wire, binary, body, client3, fds_settle_at, payload,
-    python_has, venv, workspace_root, zombies_once_children_exit,
+    python_has, workspace_root, zombies_once_children_exit,
 };
 
 const GET_HELLO: &[u8] = b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\
@@ -26,15 +26,7 @@ fn example(app: &str, args: &[&str]) -> Server {
 
 /// webserver3h serving `testapps:NAME` from tests/apps.
 fn testapp(name: &str) -> Server {
-    let app = format!("testapps:{name}");
-    let venv = venv();
-    Server::start_in(
-        &workspace_root().join("tests/apps"),
-        "part3",
-        "webserver3h",
-        &[&app],
-        &[("VIRTUAL_ENV", venv.to_str().expect("a UTF-8 path"))],
-    )
+    Server::start_testapp("part3", "webserver3h", name, &[])
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -10,8 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use wire_tests::{
-    Server, assert_wire, body, child_states, client3, payload, python_has,
-    run_tool, venv, workspace_root,
+    Server, assert_wire, body, children, client3, payload, python_has,
+    zombie_children,
 };
 
 const GET_HELLO: &[u8] = b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\
@@ -24,17 +24,7 @@ fn example(app: &str, args: &[&str]) -> Server {
 }
 
 fn testapp(name: &str, args: &[&str]) -> Server {
-    let app = format!("testapps:{name}");
-    let mut all = vec![app.as_str()];
-    all.extend_from_slice(args);
-    let venv = venv();
-    Server::start_in(
-        &workspace_root().join("tests/apps"),
-        "part3",
-        "webserver3i",
-        &all,
-        &[("VIRTUAL_ENV", venv.to_str().expect("a UTF-8 path"))],
-    )
+    Server::start_testapp("part3", "webserver3i", name, args)
 }
 
 /// One request, and its reply, up to the close the request asks for.
@@ -49,15 +39,10 @@ fn get(server: &Server, target: &str) -> Vec<u8> {
 fn workers(server: &Server, count: usize) -> Vec<u32> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let pids: Vec<u32> = run_tool("ps", &["-A", "-o", "pid=,ppid=,stat="])
-            .lines()
-            .filter_map(|line| {
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                let ppid: u32 = fields.get(1)?.parse().ok()?;
-                let alive = !fields.get(2)?.starts_with('Z');
-                (ppid == server.pid() && alive)
-                    .then(|| fields[0].parse().ok())?
-            })
+        let pids: Vec<u32> = children(server.pid())
+            .into_iter()
+            .filter(|&(_, state)| state != 'Z')
+            .map(|(pid, _)| pid)
             .collect();
         if pids.len() == count {
             return pids;
@@ -145,15 +130,8 @@ fn a_dead_worker_is_replaced() {
     let after = workers(&server, 2);
     assert!(!after.contains(&before[0]), "{after:?}");
     assert!(after.contains(&before[1]), "{after:?}");
-    assert_eq!(zombie_count(&server), 0);
+    assert_eq!(zombie_children(server.pid()), 0);
     assert_eq!(body(&get(&server, "/hello")).len(), 44);
-}
-
-fn zombie_count(server: &Server) -> usize {
-    child_states(server.pid())
-        .iter()
-        .filter(|&&s| s == 'Z')
-        .count()
 }
 
 #[test]
@@ -175,7 +153,7 @@ fn serves_a_burst_and_2000_requests() {
     assert_eq!(client3(&server, 20, 100), (2000, 0));
     // Still the same two workers, and no zombie.
     assert_eq!(workers(&server, 2).len(), 2);
-    assert_eq!(zombie_count(&server), 0);
+    assert_eq!(zombie_children(server.pid()), 0);
 }
 
 /// Killing the parent alone (not Ctrl-C, which signals the whole group)

@@ -10,6 +10,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use part2::WSGIServer;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
@@ -38,10 +39,22 @@ struct Args {
 /// `ex1_hello_name` is the file in `folder` whatever the current directory.
 pub fn serve(folder: &str) -> ExitCode {
     let args = Args::parse();
-    if let Err(message) = part2::start_python() {
-        eprintln!("part2: {message}");
-        return ExitCode::from(2);
-    }
+    let mut httpd = match make_server_in(folder, &args) {
+        Ok(httpd) => httpd,
+        Err(message) => {
+            eprintln!("part2: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    httpd.verbose = !args.quiet;
+    println!("WSGIServer: Serving HTTP on port {} ...", httpd.server_port);
+    httpd.serve_forever()
+}
+
+/// `part2::make_server_for`, with one step more between starting Python
+/// and importing the application: `folder` goes first on `sys.path`.
+fn make_server_in(folder: &str, args: &Args) -> Result<WSGIServer, String> {
+    part2::start_python()?;
     let application = Python::attach(|py| {
         let sys_path = py
             .import("sys")
@@ -52,27 +65,9 @@ pub fn serve(folder: &str) -> ExitCode {
             .insert(0, folder)
             .map_err(|err| format!("cannot set sys.path: {err}"))?;
         part2::load_application(py, &args.app)
-    });
-    let application = match application {
-        Ok(application) => application,
-        Err(message) => {
-            eprintln!("part2: {message}");
-            return ExitCode::from(2);
-        }
-    };
+    })?;
     // Backlog 1, as part 2's: one client at a time.
-    let httpd = part2::make_server(&args.host, args.port, application, 1);
-    let mut httpd = match httpd {
-        Ok(httpd) => httpd,
-        Err(err) => {
-            eprintln!(
-                "part2: cannot listen on {}:{}: {err}",
-                args.host, args.port
-            );
-            return ExitCode::from(2);
-        }
-    };
-    httpd.verbose = !args.quiet;
-    println!("WSGIServer: Serving HTTP on port {} ...", httpd.server_port);
-    httpd.serve_forever()
+    part2::make_server(&args.host, args.port, application, 1).map_err(|err| {
+        format!("cannot listen on {}:{}: {err}", args.host, args.port)
+    })
 }

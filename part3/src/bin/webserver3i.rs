@@ -206,10 +206,9 @@ fn serve_forever(httpd: &WSGIServer) -> ! {
 // client's next request, it serves nobody else. gunicorn's sync workers
 // don't keep connections open at all for that reason. We do, but only
 // while no other client waits to be accepted.
-fn handle_connection(httpd: &WSGIServer, client_connection: TcpStream) {
+fn handle_connection(httpd: &WSGIServer, mut client_connection: TcpStream) {
     // What the client sent past its last request: the start of the next.
     let mut received = Vec::new();
-    let mut client_connection = client_connection;
     loop {
         // Offer to keep the connection only if nobody waits in the queue.
         let listener = httpd.listen_socket().as_fd();
@@ -223,9 +222,8 @@ fn handle_connection(httpd: &WSGIServer, client_connection: TcpStream) {
         }
         // Wait for the client's next request; give up after a while.
         let fds = [client_connection.as_fd(), httpd.listen_socket().as_fd()];
-        let [request, newcomer] = readable(&fds, KEEP_ALIVE_TIMEOUT)[..] else {
-            return;
-        };
+        let ready = readable(&fds, KEEP_ALIVE_TIMEOUT);
+        let (request, newcomer) = (ready[0], ready[1]);
         // A new client came first: give way to it, but not before the kept
         // client has had a moment to send the request it may be sending
         // now (closing under its feet would lose that request).
