@@ -5,7 +5,11 @@
 //! Server" (https://github.com/rspivak/lsbaws). Run it with
 //! `cargo run -p part3 --bin webserver3b`, then run
 //! `curl -v http://127.0.0.1:8888/hello` in two terminals at once.
+//!
+//! Listening, reading a request and answering it are part 1's library
+//! (`part1/src/cli.rs`, `part1/src/http.rs`): this file is the lesson.
 
+// ANCHOR: use
 use std::net::TcpStream;
 use std::process::ExitCode;
 use std::thread;
@@ -14,6 +18,7 @@ use std::time::Duration;
 use clap::Parser;
 use part1::cli::ListenArgs;
 use part1::http::{READ_TIMEOUT, read_request, refuse, send_response};
+// ANCHOR_END: use
 
 // ANCHOR: args
 /// Step 3b of Let's Build A Web Server: an iterative server that sleeps.

@@ -4,7 +4,11 @@
 //! Server" (https://github.com/rspivak/lsbaws). Run it with
 //! `cargo run -p part3 --bin webserver3c`, then run
 //! `curl -v http://127.0.0.1:8888/hello` in two terminals at once.
+//!
+//! Listening, reading a request and answering it are part 1's library
+//! (`part1/src/cli.rs`, `part1/src/http.rs`): this file is the lesson.
 
+// ANCHOR: use
 use std::net::TcpStream;
 use std::os::unix::process::parent_id;
 use std::process::{self, ExitCode};
@@ -15,6 +19,7 @@ use clap::Parser;
 use nix::unistd::{ForkResult, fork};
 use part1::cli::ListenArgs;
 use part1::http::{READ_TIMEOUT, read_request, refuse, send_response};
+// ANCHOR_END: use
 
 // ANCHOR: args
 /// Step 3c of Let's Build A Web Server: a server that forks.

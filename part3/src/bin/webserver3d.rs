@@ -6,7 +6,11 @@
 //! `cargo run -p part3 --bin webserver3d`, then try
 //! `curl -v --ignore-content-length http://127.0.0.1:8888/hello`:
 //! it waits for the end of the reply, which never comes.
+//!
+//! Listening, reading a request and answering it are part 1's library
+//! (`part1/src/cli.rs`, `part1/src/http.rs`): this file is the lesson.
 
+// ANCHOR: use
 use std::net::TcpStream;
 use std::os::unix::process::parent_id;
 use std::process::{self, ExitCode};
@@ -17,6 +21,7 @@ use clap::Parser;
 use nix::unistd::{ForkResult, fork};
 use part1::cli::ListenArgs;
 use part1::http::{READ_TIMEOUT, read_request, refuse, send_response};
+// ANCHOR_END: use
 
 // ANCHOR: args
 /// Step 3d of Let's Build A Web Server: a server that leaks sockets.

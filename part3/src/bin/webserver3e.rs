@@ -6,7 +6,11 @@
 //! with `cargo run -p part3 --bin webserver3e`, then run
 //! `curl http://127.0.0.1:8888/hello` and `ps -A -o pid,ppid,stat,command`:
 //! the server's children are `<defunct>` (state Z).
+//!
+//! Listening, reading a request and answering it are part 1's library
+//! (`part1/src/cli.rs`, `part1/src/http.rs`): this file is the lesson.
 
+// ANCHOR: use
 use std::net::TcpStream;
 use std::os::unix::process::parent_id;
 use std::process::{self, ExitCode};
@@ -17,6 +21,7 @@ use clap::Parser;
 use nix::unistd::{ForkResult, fork};
 use part1::cli::ListenArgs;
 use part1::http::{READ_TIMEOUT, read_request, refuse, send_response};
+// ANCHOR_END: use
 
 // ANCHOR: args
 /// Step 3e of Let's Build A Web Server: a server that leaves zombies.

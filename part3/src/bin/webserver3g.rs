@@ -6,7 +6,11 @@
 //! `cargo run -p part3 --bin webserver3g`, then run
 //! `cargo run -p part3 --bin client3 -- --max-clients 10 --max-conns 10`
 //! and `ps -A -o pid,ppid,stat,command`: no child is `<defunct>`.
+//!
+//! Listening, reading a request and answering it are part 1's library
+//! (`part1/src/cli.rs`, `part1/src/http.rs`): this file is the lesson.
 
+// ANCHOR: use
 use std::ffi::c_int;
 use std::io::Write;
 use std::net::TcpStream;
@@ -25,6 +29,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 use part1::cli::ListenArgs;
 use part1::http::{READ_TIMEOUT, read_request, refuse, send_response};
+// ANCHOR_END: use
 
 // ANCHOR: args
 /// Step 3g of Let's Build A Web Server: a reaper that misses no child.

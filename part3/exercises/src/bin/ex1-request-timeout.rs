@@ -3,9 +3,9 @@
 //!
 //! A copy of step 3a (`part3/src/bin/webserver3a.rs`, which ports
 //! `part3/webserver3a.py` of https://github.com/rspivak/lsbaws), with the
-//! read timeout as an option, for you to change where it says TODO. The
-//! book's page "Part 3: Exercises" gives the task, a hint and the expected
-//! reply. Run it with
+//! read timeout as an option and a copy of part 1's `refuse`, for you to
+//! change where it says TODO. The book's page "Part 3: Exercises" gives
+//! the task, a hint and the expected reply. Run it with
 //! `cargo run -p part3-exercises --bin ex1-request-timeout -- --timeout 2`,
 //! check it with
 //! `cargo test -p wire-tests --test exercises part3::ex1 -- --ignored`.
