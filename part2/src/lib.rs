@@ -5,11 +5,13 @@
 //! can reuse it; the `part2` binary (src/main.rs) only reads the command
 //! line and starts it.
 //!
+//! - [`cli`]: the command line every WSGI server shares;
 //! - [`python`]: start the interpreter, import `module:callable`;
 //! - [`server`]: make_server, serve_forever, handle_one_request,
 //!   parse_request, get_environ, finish_response;
 //! - [`start_response`]: the `start_response` and `write` callables.
 
+pub mod cli;
 pub mod python;
 pub mod server;
 pub mod start_response;

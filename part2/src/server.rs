@@ -45,6 +45,9 @@ pub struct WSGIServer {
     /// `wsgi.multiprocess`: true when requests are served by forked
     /// processes (part 3's webserver3h), false for this one process.
     pub multiprocess: bool,
+    /// `wsgi.multithread`: true when threads of this process may call the
+    /// application at the same time (part 3's threaded servers).
+    pub multithread: bool,
     /// `io.BytesIO` and `sys.stderr`, looked up once, not per request.
     bytes_io: Py<PyAny>,
     stderr: Py<PyAny>,
@@ -77,6 +80,7 @@ pub fn make_server(
         server_port,
         verbose: true,
         multiprocess: false,
+        multithread: false,
         bytes_io,
         stderr,
     })
@@ -228,7 +232,7 @@ impl WSGIServer {
         let input = self.bytes_io.bind(py).call1((body,))?;
         env.set_item(intern!(py, "wsgi.input"), input)?;
         env.set_item(intern!(py, "wsgi.errors"), self.stderr.bind(py))?;
-        env.set_item(intern!(py, "wsgi.multithread"), false)?;
+        env.set_item(intern!(py, "wsgi.multithread"), self.multithread)?;
         env.set_item(intern!(py, "wsgi.multiprocess"), self.multiprocess)?;
         env.set_item(intern!(py, "wsgi.run_once"), false)?;
         // Required CGI variables
