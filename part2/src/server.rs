@@ -19,7 +19,7 @@ use socket2::{Domain, Socket, Type};
 use crate::connection::{Connection, ReadError};
 use crate::environ::{ServerFacts, get_environ};
 use crate::request::Request;
-use crate::response::{Response, print_lines};
+use crate::response::{Response, Sink, print_lines};
 use crate::start_response::{ClientGone, StartResponse, WSGIError};
 
 // ANCHOR: struct
@@ -150,11 +150,7 @@ impl WSGIServer {
                 return false;
             }
         };
-        if self.verbose {
-            print_lines("< ", &request.head);
-        }
         let client_address = connection.socket().peer_addr().ok();
-        let keep_alive = keep_alive && request.wants_keep_alive();
         // start_response writes to the client while the app runs, and a
         // Python object can't borrow from us: it gets a handle of its own,
         // a duplicate of the socket's descriptor, dropped when it is done.
@@ -165,21 +161,42 @@ impl WSGIServer {
                 return false;
             }
         };
-        let response =
-            Response::new(socket, &request, keep_alive, self.verbose);
+        let sink = Sink::Socket(socket);
+        let (may_continue, _socket) =
+            self.run_application(&request, client_address, sink, keep_alive);
+        may_continue
+    }
+    // ANCHOR_END: handle_one_request
+
+    // ANCHOR: run_application
+    /// Runs the application on `request` and sends its response to `sink`.
+    /// Returns whether the connection may carry another request, and the
+    /// sink (a server that buffers responses takes the bytes from it).
+    pub fn run_application(
+        &self,
+        request: &Request,
+        client_address: Option<SocketAddr>,
+        sink: Sink,
+        keep_alive: bool,
+    ) -> (bool, Option<Sink>) {
+        if self.verbose {
+            print_lines("< ", &request.head);
+        }
+        let keep_alive = keep_alive && request.wants_keep_alive();
+        let response = Response::new(sink, request, keep_alive, self.verbose);
         Python::attach(|py| {
             let start_response =
                 match Bound::new(py, StartResponse::new(response)) {
                     Ok(start_response) => start_response,
                     Err(err) => {
                         err.print(py);
-                        return false;
+                        return (false, None);
                     }
                 };
             // It's time to call our application callable and get back a
             // result that will become the HTTP response body.
             let result = self
-                .get_environ(py, &request, client_address)
+                .get_environ(py, request, client_address)
                 .and_then(|environ| {
                     self.application.bind(py).call1((environ, &start_response))
                 });
@@ -188,7 +205,7 @@ impl WSGIServer {
             start_response.borrow_mut().close()
         })
     }
-    // ANCHOR_END: handle_one_request
+    // ANCHOR_END: run_application
 
     // ANCHOR: get_environ
     /// The environ of PEP 3333 for one request (see environ.rs).
