@@ -6,7 +6,7 @@
 //! The article reads a request with one `recv(1024)`: whatever the first
 //! packet brings, at most 1024 bytes, waiting as long as the client likes.
 
-use std::io::{self, ErrorKind, Read};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -116,13 +116,11 @@ impl Connection {
                 Err(Nothing::TimedOut) if self.received.is_empty() => {
                     return Err(ReadError::Closed);
                 }
-                Err(Nothing::TimedOut) => {
-                    return Err(timed_out("the head did not come in time"));
-                }
+                Err(Nothing::TimedOut) => return Err(head_too_slow().into()),
                 Err(Nothing::Ended) if self.received.is_empty() => {
                     return Err(ReadError::Closed);
                 }
-                Err(Nothing::Ended) => return Err(cut_short()),
+                Err(Nothing::Ended) => return Err(cut_short().into()),
             }
         };
         self.received.drain(..request.head.len());
@@ -148,16 +146,14 @@ impl Connection {
             if request.expects_continue() && !asked_to_continue {
                 asked_to_continue = true;
                 let continue_ = b"HTTP/1.1 100 Continue\r\n\r\n";
-                let _ = io::Write::write_all(&mut self.socket, continue_);
+                let _ = self.socket.write_all(continue_);
             }
             let rate = body.received() as u64 / BODY_MIN_RATE;
             let deadline = start + BODY_GRACE + Duration::from_secs(rate);
             match self.read_more(deadline) {
                 Ok(()) => {}
-                Err(Nothing::TimedOut) => {
-                    return Err(timed_out("the body came too slowly"));
-                }
-                Err(Nothing::Ended) => return Err(cut_short()),
+                Err(Nothing::TimedOut) => return Err(body_too_slow().into()),
+                Err(Nothing::Ended) => return Err(cut_short().into()),
             }
         }
     }
@@ -198,8 +194,7 @@ impl Connection {
     /// Answers a refused request, in plain text, and marks the connection
     /// to be closed with care (the rest of that request may be on its way).
     pub fn refuse(&mut self, refusal: &Refusal) {
-        let body = format!("{}: {}\n", refusal.status, refusal.why);
-        let _ = send_plain(&mut self.socket, refusal.status, &body);
+        let _ = send_refusal(&mut self.socket, refusal);
         self.refused = true;
     }
 
@@ -234,11 +229,26 @@ enum Nothing {
     Ended,
 }
 
-fn timed_out(why: &str) -> ReadError {
-    ReadError::Refused(refuse("408 Request Timeout", why))
+// ANCHOR: refusals
+/// The refusals of a client too slow with its head, or with its body. They
+/// are public, as `send_refusal` is, so that a server that reads without
+/// blocking (part 3's event loop) refuses slow clients in the same words.
+pub fn head_too_slow() -> Refusal {
+    refuse("408 Request Timeout", "the head did not come in time")
+}
+
+pub fn body_too_slow() -> Refusal {
+    refuse("408 Request Timeout", "the body came too slowly")
 }
 
 /// A request that stops half-way: never an app's, with a truncated body.
-fn cut_short() -> ReadError {
-    ReadError::Refused(bad_request("the request was cut short"))
+pub fn cut_short() -> Refusal {
+    bad_request("the request was cut short")
 }
+
+/// Writes the answer to a refused request, in plain text.
+pub fn send_refusal(out: &mut impl Write, refusal: &Refusal) -> io::Result<()> {
+    let body = format!("{}: {}\n", refusal.status, refusal.why);
+    send_plain(out, refusal.status, &body)
+}
+// ANCHOR_END: refusals
