@@ -225,3 +225,28 @@ def big_body(environ, start_response):
     server is still writing when a client that hangs up is gone."""
     start_response("200 OK", [("Content-Type", "application/octet-stream")])
     return (b"x" * 1_000_000 for _ in range(20))
+
+
+# ---- for the event loop (webserver3l) -------------------------------------
+
+_ticks = [0]
+
+
+def _tick():
+    import time
+    while True:
+        time.sleep(0.01)
+        _ticks[0] += 1
+
+
+def ticker(environ, start_response):
+    """How often a Python thread of the app's own has ticked (every 10 ms)
+    since the first request started it. It can tick only while nobody holds
+    the GIL: a server that kept it while waiting for clients would stop it.
+    """
+    import threading
+    if not hasattr(ticker, "thread"):
+        ticker.thread = threading.Thread(target=_tick, daemon=True)
+        ticker.thread.start()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(_ticks[0]).encode()]

@@ -4,7 +4,10 @@
 //! refusal is checked by its status line, the commonest also by snapshot.
 //!
 //! Every WSGI step stands on this core: part2 runs here, and webserver3i
-//! where a test needs a server that can serve two clients at once.
+//! where a test needs a server that can serve two clients at once. The
+//! event loop reads requests without blocking, through the same parser:
+//! part3l.rs includes this file as a module, and there every test runs
+//! against webserver3l (see `SERVER`).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -25,9 +28,26 @@ const MAX_HEADERS: usize = 100;
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_BODY: usize = 10 * 1024 * 1024;
 
-/// part2 serving `testapps:NAME`.
+/// The server under test, as package, binary and arguments: part2, or
+/// webserver3l when this file is compiled into the test crate of
+/// part3l.rs. These tests read each reply until the server closes, as
+/// part2 always does after one: 3l is asked to keep no connection.
+const SERVER: (&str, &str, &[&str]) = match env!("CARGO_CRATE_NAME").as_bytes()
+{
+    b"part3l" => ("part3", "webserver3l", &["--keep-alive", "0"]),
+    _ => ("part2", "part2", &[]),
+};
+
+/// The server under test serving `module:callable` of tests/apps.
+fn test_module(app: &str, args: &[&str]) -> Server {
+    let (package, bin, server_args) = SERVER;
+    let args = [server_args, args].concat();
+    Server::start_test_module(package, bin, app, &args)
+}
+
+/// The server under test serving `testapps:NAME`.
 fn testapp(name: &str) -> Server {
-    Server::start_testapp("part2", "part2", name, &["--quiet"])
+    test_module(&format!("testapps:{name}"), &["--quiet"])
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -150,7 +170,7 @@ fn frameworks_read_chunked_uploads() {
         if !python_has(module) {
             continue;
         }
-        let server = Server::start_test_module("part2", "part2", app, &[]);
+        let server = test_module(app, &[]);
         let request = chunked_post("/echo", &[b"hello", b" from ", b"chunks"]);
         let parts: Vec<&[u8]> = request.chunks(20).collect();
         let reply = server.exchange_in_parts(&parts, Duration::from_millis(10));

@@ -40,6 +40,12 @@ use slab::Slab;
 struct Args {
     #[command(flatten)]
     serve: ServeArgs,
+    /// Seconds a kept connection may wait idle for its next request
+    /// (0: one request per connection)
+    // By default, the time a new connection has to begin its request.
+    #[arg(long, value_name = "SECONDS",
+          default_value_t = FIRST_BYTE_TIMEOUT.as_secs())]
+    keep_alive: u64,
 }
 // ANCHOR_END: args
 
@@ -67,7 +73,8 @@ fn main() -> ExitCode {
     println!("WSGIServer: Serving HTTP on port {} ...", httpd.server_port);
     let room = raise_descriptor_limit();
     println!("webserver3l: one thread, room for {room} connections at once");
-    match EventLoop::new(httpd) {
+    let keep_alive = Duration::from_secs(args.keep_alive);
+    match EventLoop::new(httpd, keep_alive) {
         Ok(mut event_loop) => event_loop.serve_forever(),
         Err(err) => {
             eprintln!("webserver3l: cannot start the event loop: {err}");
@@ -104,6 +111,8 @@ fn raise_descriptor_limit() -> u64 {
 /// The server: the app, the sockets, and what each connection waits for.
 struct EventLoop {
     httpd: WSGIServer,
+    /// How long a kept connection may wait idle; zero: keep none.
+    keep_alive: Duration,
     /// The OS's readiness API: we register sockets with it, and it tells
     /// us which of them can be read or written without waiting.
     poll: Poll,
@@ -175,7 +184,10 @@ enum Step {
 // ANCHOR_END: connection
 
 impl EventLoop {
-    fn new(httpd: WSGIServer) -> std::io::Result<EventLoop> {
+    fn new(
+        httpd: WSGIServer,
+        keep_alive: Duration,
+    ) -> std::io::Result<EventLoop> {
         // mio needs the socket in non-blocking mode, as its own type. The
         // copy shares the socket with the one the server made.
         let listener = httpd.listen_socket().try_clone()?;
@@ -189,6 +201,7 @@ impl EventLoop {
         )?;
         Ok(EventLoop {
             httpd,
+            keep_alive,
             poll,
             listener,
             connections: Slab::new(),
@@ -300,7 +313,11 @@ impl EventLoop {
             return;
         };
         let deadline = connection.deadline;
-        let open = connection.make_progress(&self.httpd, &mut self.read_buffer);
+        let open = connection.make_progress(
+            &self.httpd,
+            self.keep_alive,
+            &mut self.read_buffer,
+        );
         self.update(key, deadline, open);
     }
 
@@ -326,7 +343,11 @@ impl EventLoop {
             }
             let connection = &mut self.connections[key];
             let open = connection.time_out()
-                && connection.make_progress(&self.httpd, &mut self.read_buffer);
+                && connection.make_progress(
+                    &self.httpd,
+                    self.keep_alive,
+                    &mut self.read_buffer,
+                );
             self.update(key, deadline, open);
         }
         if self.accept_paused_until.is_some_and(|until| until <= now) {
@@ -355,12 +376,17 @@ impl Connection {
     /// Does all that can be done now, without waiting: reads what has come,
     /// serves each request that is complete, writes what the client takes.
     /// Returns false once the connection is over, to be closed.
-    fn make_progress(&mut self, httpd: &WSGIServer, buffer: &mut [u8]) -> bool {
+    fn make_progress(
+        &mut self,
+        httpd: &WSGIServer,
+        keep_alive: Duration,
+        buffer: &mut [u8],
+    ) -> bool {
         loop {
             let step = match self.state {
-                State::Writing { .. } => self.write_response(),
+                State::Writing { .. } => self.write_response(keep_alive),
                 State::Lingering { .. } => self.linger(buffer),
-                _ => self.read_request(httpd, buffer),
+                _ => self.read_request(httpd, keep_alive, buffer),
             };
             match step {
                 Step::Again => continue,
@@ -387,8 +413,13 @@ impl Connection {
     // ANCHOR: read_request
     /// Waiting, reading the head or the body: uses what has come, and
     /// reads more when that is not enough.
-    fn read_request(&mut self, httpd: &WSGIServer, buffer: &mut [u8]) -> Step {
-        match self.use_received(httpd) {
+    fn read_request(
+        &mut self,
+        httpd: &WSGIServer,
+        keep_alive: Duration,
+        buffer: &mut [u8],
+    ) -> Step {
+        match self.use_received(httpd, keep_alive) {
             Ok(true) => return Step::Again,
             Ok(false) => {} // more bytes needed
             Err(refusal) => {
@@ -415,7 +446,11 @@ impl Connection {
     /// fed, an app called. Ok(false) when it needs more bytes first.
     // The same parser (request.rs) and body reader (body.rs) as part2's
     // blocking Connection: only who waits for the bytes differs.
-    fn use_received(&mut self, httpd: &WSGIServer) -> Result<bool, Refusal> {
+    fn use_received(
+        &mut self,
+        httpd: &WSGIServer,
+        keep_alive: Duration,
+    ) -> Result<bool, Refusal> {
         match &mut self.state {
             State::Waiting if self.received.is_empty() => Ok(false),
             State::Waiting => {
@@ -461,7 +496,7 @@ impl Connection {
                     unreachable!("matched as ReadingBody above");
                 };
                 request.body = body.into_body();
-                self.run_application(httpd, &request);
+                self.run_application(httpd, &request, !keep_alive.is_zero());
                 Ok(true)
             }
             State::Writing { .. } | State::Lingering { .. } => {
@@ -475,14 +510,19 @@ impl Connection {
     /// Runs the app on a complete request, on the loop: until it returns,
     /// no other connection moves. Its response goes into a buffer, which
     /// the loop writes as fast as the client takes it.
-    fn run_application(&mut self, httpd: &WSGIServer, request: &Request) {
+    fn run_application(
+        &mut self,
+        httpd: &WSGIServer,
+        request: &Request,
+        offer_keep_alive: bool,
+    ) {
         let sink = Sink::Buffer(Vec::new());
         // The GIL is taken in here, for the app, and let go when it returns.
         let (keep_alive, sink) = httpd.run_application(
             request,
             Some(self.client_address),
             sink,
-            true,
+            offer_keep_alive,
         );
         let response = match sink {
             Some(Sink::Buffer(response)) => response,
@@ -505,7 +545,7 @@ impl Connection {
     /// Writes what the client takes of the response; when all of it is out,
     /// waits for the next request (the responses of pipelined requests
     /// leave in order: the next is read only after this one is written).
-    fn write_response(&mut self) -> Step {
+    fn write_response(&mut self, idle_timeout: Duration) -> Step {
         let State::Writing {
             response,
             written,
@@ -531,9 +571,7 @@ impl Connection {
         }
         if *keep_alive {
             self.state = State::Waiting;
-            // A kept connection gets the time a new one gets to begin a
-            // request: part2's FIRST_BYTE_TIMEOUT.
-            self.deadline = Instant::now() + FIRST_BYTE_TIMEOUT;
+            self.deadline = Instant::now() + idle_timeout;
             // Free what a big request left (a small one's stays, for the
             // next): an idle connection should cost next to nothing.
             self.received.shrink_to(READ_SIZE);
