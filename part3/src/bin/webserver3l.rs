@@ -91,14 +91,14 @@ fn main() -> ExitCode {
 // ten thousand connections turn the 1025th away. The hard limit is the
 // ceiling an unprivileged process may raise it to.
 fn raise_descriptor_limit() -> u64 {
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        // SIMPLIFICATION: macOS reports an unlimited hard limit that it
+        // then refuses to grant; there the soft one stays.
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+    // The limit now in force, whether raised or not.
+    let Ok((limit, _)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return 0;
-    };
-    // SIMPLIFICATION: macOS reports an unlimited hard limit that it then
-    // refuses to grant; there we keep the soft one.
-    let limit = match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-        Ok(()) => hard,
-        Err(_) => soft,
     };
     // /dev/fd lists our open descriptors (on Linux and macOS); reading it
     // opens one more, which closes again.
