@@ -77,6 +77,11 @@ pub fn all() -> Vec<ServerSpec> {
             keep_alive: true,
             ..ours("webserver3i", "part3", "webserver3i", &["--workers=2"])
         },
+        // The event loop: one process, one thread, every connection kept.
+        ServerSpec {
+            keep_alive: true,
+            ..ours("webserver3l", "part3", "webserver3l", &[])
+        },
         peer("waitress", true, "waitress-serve", |app, port| {
             vec![format!("--listen=127.0.0.1:{port}"), app.into()]
         }),

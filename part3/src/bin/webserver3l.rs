@@ -510,6 +510,8 @@ impl Connection {
     /// Runs the app on a complete request, on the loop: until it returns,
     /// no other connection moves. Its response goes into a buffer, which
     /// the loop writes as fast as the client takes it.
+    // SIMPLIFICATION: the whole response is buffered before its first
+    // byte is written, so a 20 MB body costs 20 MB while it is sent.
     fn run_application(
         &mut self,
         httpd: &WSGIServer,
