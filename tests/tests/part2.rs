@@ -628,21 +628,31 @@ fn make_venv(dir: &Path, args: &[&str]) {
     run_tool(python, &all);
 }
 
-/// A venv without Flask: part2 names the missing package and the fix.
+/// A venv without Flask: part2 names the missing package, and the fix in
+/// that venv (not in ./.venv): its pip, or first the command that makes one.
 #[test]
 fn a_missing_framework_is_named_with_its_fix() {
     let empty = scratch("venv-without-flask");
     make_venv(&empty, &[]);
     let venv = empty.to_str().expect("a UTF-8 path");
-    let out = run_part2(
-        &workspace_root(),
-        &["flaskapp:app"],
-        &[("VIRTUAL_ENV", venv)],
-    );
-    assert_one_line_exit_2(
-        &out,
-        &["flaskapp needs the Python package \"flask\"", "pip install"],
-    );
+    let run = || {
+        run_part2(
+            &workspace_root(),
+            &["flaskapp:app"],
+            &[("VIRTUAL_ENV", venv)],
+        )
+    };
+    let missing = "flaskapp needs the Python package \"flask\"";
+    // Made --without-pip: first pip itself, then the frameworks.
+    let ensurepip = format!("`{venv}/bin/python -m ensurepip`");
+    let install = format!("`{venv}/bin/pip install -r requirements.txt`");
+    let out = run();
+    assert_one_line_exit_2(&out, &[missing, &ensurepip, &install]);
+    // With a pip (its file is all the message looks for), just the install.
+    fs::write(empty.join("bin/pip"), "").expect("write a pip");
+    let out = run();
+    assert_one_line_exit_2(&out, &[missing, &install]);
+    assert!(!text(&out.stderr).contains("ensurepip"), "{out:?}");
 }
 
 #[cfg(unix)]
