@@ -220,10 +220,13 @@ fn render(results: &Path, out: Option<&Path>) -> Result<(), String> {
 /// The command that draws the compact table and charts again from
 /// `results`, with its path from the repository root when it is inside.
 fn render_command(results: &Path, root: &Path) -> String {
-    let absolute = std::path::absolute(results)
-        .unwrap_or_else(|_| results.to_path_buf());
+    let absolute =
+        std::path::absolute(results).unwrap_or_else(|_| results.to_path_buf());
     let shown = absolute.strip_prefix(root).unwrap_or(results);
-    format!("cargo run --release -p bench -- --render {}", shown.display())
+    format!(
+        "cargo run --release -p bench -- --render {}",
+        shown.display()
+    )
 }
 
 /// Measures every cell of one running server and app: each number of

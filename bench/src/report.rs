@@ -109,8 +109,9 @@ pub fn parse(results: &str) -> Result<(String, Vec<Row>), String> {
         if !text.starts_with('|') {
             break;
         }
-        let row = parse_row(text)
-            .ok_or_else(|| format!("row {}: cannot read {text:?}", number - 1))?;
+        let row = parse_row(text).ok_or_else(|| {
+            format!("row {}: cannot read {text:?}", number - 1)
+        })?;
         rows.push(row);
     }
     if rows.is_empty() {
@@ -127,8 +128,20 @@ fn parse_row(text: &str) -> Option<Row> {
         .split('|')
         .map(str::trim)
         .collect();
-    let [app, mode, clients, server, rate, _, p50, p99, errors, rss, pss, faults] =
-        cells[..]
+    let [
+        app,
+        mode,
+        clients,
+        server,
+        rate,
+        _,
+        p50,
+        p99,
+        errors,
+        rss,
+        pss,
+        faults,
+    ] = cells[..]
     else {
         return None;
     };
@@ -221,7 +234,8 @@ pub fn compact_tables(rows: &[Row], servers: &[&str], command: &str) -> String {
         text.push_str("\n| --- | ---: |");
         text.push_str(&" ---: |".repeat(columns.len()));
         text.push('\n');
-        let mut clients: Vec<u32> = shown.iter().map(|r| r.concurrency).collect();
+        let mut clients: Vec<u32> =
+            shown.iter().map(|r| r.concurrency).collect();
         clients.sort_unstable();
         clients.dedup();
         for app in &apps {
@@ -461,13 +475,21 @@ const COLOURS: [&str; 10] = [
 /// that mode. A server keeps its colour in every chart. Plain SVG with a
 /// generic font family: no scripts, no external fonts or styles. `None`
 /// when no row is in that mode.
-pub fn chart(rows: &[Row], servers: &[&str], keep_alive: bool) -> Option<String> {
+pub fn chart(
+    rows: &[Row],
+    servers: &[&str],
+    keep_alive: bool,
+) -> Option<String> {
     let shown: Vec<&Row> =
         rows.iter().filter(|r| r.keep_alive == keep_alive).collect();
     if shown.is_empty() {
         return None;
     }
-    let label = if keep_alive { "keep-alive" } else { "Connection: close" };
+    let label = if keep_alive {
+        "keep-alive"
+    } else {
+        "Connection: close"
+    };
     let apps = apps_in(rows);
     let apps: Vec<&str> = apps
         .into_iter()
@@ -504,7 +526,8 @@ pub fn chart(rows: &[Row], servers: &[&str], keep_alive: bool) -> Option<String>
     }
     for (a, app) in apps.iter().enumerate() {
         let top = TOP + PANEL * a as f64;
-        let cells: Vec<&&Row> = shown.iter().filter(|r| r.app == *app).collect();
+        let cells: Vec<&&Row> =
+            shown.iter().filter(|r| r.app == *app).collect();
         panel(&mut svg, app, top, &cells, &drawn, servers, &clients);
     }
     svg.push_str("</svg>\n");
@@ -557,7 +580,11 @@ fn panel(
     let bar = group * 0.8 / drawn.len().max(1) as f64;
     for (c, &concurrency) in clients.iter().enumerate() {
         let left = LEFT + group * c as f64 + group * 0.1;
-        let name = if concurrency == 1 { "client" } else { "clients" };
+        let name = if concurrency == 1 {
+            "client"
+        } else {
+            "clients"
+        };
         let _ = writeln!(
             svg,
             r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{concurrency} {name}</text>"#,
