@@ -227,6 +227,7 @@ def spin(environ, start_response):
     return [b"spun\n"]
 
 
+# ANCHOR: counter
 visits = 0
 visits_lock = __import__("threading").Lock()
 
@@ -252,3 +253,4 @@ def counter(environ, start_response):
             _visit()
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [f"{visits}\n".encode()]
+# ANCHOR_END: counter
