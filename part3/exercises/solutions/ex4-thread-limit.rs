@@ -18,8 +18,8 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use clap::Parser;
-use part2::WSGIServer;
 use part2::cli::ServeArgs;
+use part2::{Connection, WSGIServer};
 
 /// Part 3, exercise 4: a thread per connection, and a bound.
 #[derive(Parser)]
@@ -125,7 +125,8 @@ fn serve_forever(httpd: Arc<WSGIServer>, max_threads: usize) -> ExitCode {
 // gives up on a client that sends nothing for a while.
 fn handle_connection(httpd: &WSGIServer, client_connection: TcpStream) {
     let mut connection = Connection::new(client_connection);
-    while handle_one_request(httpd, &mut connection, true) {}
+    while httpd.handle_one_request(&mut connection, true) {}
+    connection.close();
 }
 
 /// Tells a client that the server is too busy, and when to come back.
@@ -155,33 +156,4 @@ fn refuse(mut client_connection: TcpStream) {
         length = body.len(),
     );
     let _ = client_connection.write_all(reply.as_bytes());
-}
-
-// TODO(core): part2's new core has this Connection and handle_one_request;
-// this adapter over today's `handle_request` goes when it lands.
-struct Connection {
-    stream: Option<TcpStream>,
-    received: Vec<u8>,
-}
-
-impl Connection {
-    fn new(stream: TcpStream) -> Self {
-        Connection {
-            stream: Some(stream),
-            received: Vec::new(),
-        }
-    }
-}
-
-fn handle_one_request(
-    httpd: &WSGIServer,
-    connection: &mut Connection,
-    keep_alive: bool,
-) -> bool {
-    let Some(stream) = connection.stream.take() else {
-        return false;
-    };
-    connection.stream =
-        httpd.handle_request(stream, &mut connection.received, keep_alive);
-    connection.stream.is_some()
 }

@@ -16,8 +16,8 @@ use std::thread;
 use std::time::Duration;
 
 use clap::Parser;
-use part2::WSGIServer;
 use part2::cli::ServeArgs;
+use part2::{Connection, WSGIServer};
 
 // ANCHOR: args
 /// Step 3j of Let's Build A Web Server: a thread per connection.
@@ -83,38 +83,11 @@ fn serve_forever(httpd: Arc<WSGIServer>) -> ExitCode {
 /// on its connection (HTTP/1.1 keep-alive), until either side closes.
 // Unlike 3i's worker, this thread has nobody else to serve: it can wait
 // for the client's next request without making anyone else wait. The core
-// gives up on a client that sends nothing for a while.
+// gives up on a client that sends nothing within its first-byte timeout
+// (5 s), and `close` lingers if the client may still be sending.
 fn handle_connection(httpd: &WSGIServer, client_connection: TcpStream) {
     let mut connection = Connection::new(client_connection);
-    while handle_one_request(httpd, &mut connection, true) {}
+    while httpd.handle_one_request(&mut connection, true) {}
+    connection.close();
 }
 // ANCHOR_END: handle_connection
-
-// TODO(core): part2's new core has this Connection and handle_one_request;
-// this adapter over today's `handle_request` goes when it lands.
-struct Connection {
-    stream: Option<TcpStream>,
-    received: Vec<u8>,
-}
-
-impl Connection {
-    fn new(stream: TcpStream) -> Self {
-        Connection {
-            stream: Some(stream),
-            received: Vec::new(),
-        }
-    }
-}
-
-fn handle_one_request(
-    httpd: &WSGIServer,
-    connection: &mut Connection,
-    keep_alive: bool,
-) -> bool {
-    let Some(stream) = connection.stream.take() else {
-        return false;
-    };
-    connection.stream =
-        httpd.handle_request(stream, &mut connection.received, keep_alive);
-    connection.stream.is_some()
-}

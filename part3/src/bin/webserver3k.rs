@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
-use part2::WSGIServer;
 use part2::cli::ServeArgs;
+use part2::{Connection, WSGIServer};
 
 // ANCHOR: args
 /// Step 3k of Let's Build A Web Server: a thread pool.
@@ -285,7 +285,7 @@ fn handle_connection(server: &Server, client_connection: TcpStream) {
     let mut connection = Connection::new(client_connection);
     loop {
         let keep_alive = !server.others_wait();
-        if !handle_one_request(&server.httpd, &mut connection, keep_alive) {
+        if !server.httpd.handle_one_request(&mut connection, keep_alive) {
             return connection.close();
         }
         if !connection.has_buffered_bytes()
@@ -333,44 +333,3 @@ fn readable(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> Vec<bool> {
         .collect()
 }
 // ANCHOR_END: handle_connection
-
-// TODO(core): part2's new core has this Connection and handle_one_request;
-// this adapter over today's `handle_request` goes when it lands.
-struct Connection {
-    stream: Option<TcpStream>,
-    received: Vec<u8>,
-}
-
-impl Connection {
-    fn new(stream: TcpStream) -> Self {
-        Connection {
-            stream: Some(stream),
-            received: Vec::new(),
-        }
-    }
-
-    fn socket(&self) -> &TcpStream {
-        self.stream
-            .as_ref()
-            .expect("a kept connection has its socket")
-    }
-
-    fn has_buffered_bytes(&self) -> bool {
-        !self.received.is_empty()
-    }
-
-    fn close(self) {}
-}
-
-fn handle_one_request(
-    httpd: &WSGIServer,
-    connection: &mut Connection,
-    keep_alive: bool,
-) -> bool {
-    let Some(stream) = connection.stream.take() else {
-        return false;
-    };
-    connection.stream =
-        httpd.handle_request(stream, &mut connection.received, keep_alive);
-    connection.stream.is_some()
-}
