@@ -238,6 +238,28 @@ fn a_half_sent_head_does_not_delay_another_client() {
     }
 }
 
+/// A client that asks for 20 MB and reads none of it holds a thread, which
+/// waits to write: without the GIL too. Another client gets its own 20 MB
+/// meanwhile, not when the first one's write times out.
+#[test]
+fn a_client_that_stops_reading_does_not_delay_another() {
+    let request =
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    for step in STEPS {
+        let server = testapp(step, "big_body", &["--quiet"]);
+        let mut stalled = server.connect();
+        stalled.write_all(request).expect("send");
+        // Let the server fill the socket's buffers and block.
+        thread::sleep(Duration::from_millis(500));
+        let started = Instant::now();
+        let reply = server.exchange(request);
+        let took = started.elapsed();
+        assert_eq!(payload(&reply).len(), 20_000_000, "{step}");
+        assert!(took < Duration::from_secs(3), "{step}: waited {took:?}");
+        drop(stalled);
+    }
+}
+
 // ---- threads share the app's memory -----------------------------------------
 
 /// A module-level counter sees every request, whichever thread serves it
