@@ -236,6 +236,9 @@ fn serve_forever(server: &Arc<Server>, pool: &ThreadPool, stop: &UnixStream) {
         // Wait for a client, or for the signal thread's byte.
         let ready = readable(&[listener.as_fd(), stop.as_fd()], None);
         if ready[1] {
+            // SIMPLIFICATION: the listening socket stays open (every job
+            // holds the server it is part of) until the process exits: a
+            // client that connects from now on waits, then is reset.
             server.stopping.store(true, Ordering::SeqCst);
             return;
         }
