@@ -412,6 +412,42 @@ fn a_signal_lets_3k_finish_its_requests_and_exit_0() {
     }
 }
 
+/// An exception in the app is answered with a 500 by the core, and the
+/// one thread of the pool goes on serving.
+#[test]
+fn an_app_that_raises_leaves_3k_its_thread() {
+    let server = testapp("webserver3k", "raises", &["-t", "1"]);
+    for _ in 0..3 {
+        let reply = get(&server, "/");
+        assert!(reply.starts_with(b"HTTP/1.1 500 "), "{}", text(&reply));
+    }
+    assert!(server.wait_for_output(
+        "RuntimeError: the app failed on purpose",
+        Duration::from_secs(5)
+    ));
+}
+
+/// Ctrl-C (SIGINT) stops 3j at once, whatever its threads are doing.
+#[test]
+fn ctrl_c_stops_3j() {
+    let mut server = testapp("webserver3j", "sleepy", &["--quiet"]);
+    let _sleeping = thread::spawn({
+        let port = server.port;
+        move || {
+            let mut stream = TcpStream::connect(("127.0.0.1", port));
+            if let Ok(stream) = &mut stream {
+                let _ =
+                    stream.write_all(b"GET /?30 HTTP/1.1\r\nHost: x\r\n\r\n");
+                let _ = stream.read(&mut [0; 1]);
+            }
+        }
+    });
+    thread::sleep(Duration::from_millis(300));
+    server.signal(libc::SIGINT);
+    let status = server.wait_exit(Duration::from_secs(5));
+    assert!(status.is_some(), "webserver3j still runs after SIGINT");
+}
+
 #[test]
 fn bad_app_and_busy_port_are_one_line_and_exit_code_2() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind a port");
