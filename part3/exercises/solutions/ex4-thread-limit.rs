@@ -94,7 +94,7 @@ fn serve_forever(httpd: Arc<WSGIServer>, max_threads: usize) -> ExitCode {
         let httpd = Arc::clone(&httpd);
         // ANCHOR: solution_spawn
         // A refused client costs a thread too, but only while its request
-        // is read: a second at most.
+        // is read, and a second of silence ends that.
         let (counted, too_many) = Counted::take(max_threads);
         let spawned =
             thread::Builder::new()
