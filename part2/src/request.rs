@@ -103,6 +103,7 @@ impl Request {
     }
     // ANCHOR_END: wants_keep_alive
 
+    // ANCHOR: values
     /// Whether the client asks for `100 Continue` before it sends the body.
     pub fn expects_continue(&self) -> bool {
         self.values("Expect")
@@ -127,6 +128,7 @@ impl Request {
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
             .count()
     }
+    // ANCHOR_END: values
 }
 
 // ANCHOR: parse_request
