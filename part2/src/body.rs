@@ -48,6 +48,7 @@ enum State {
 // ANCHOR_END: body_reader
 
 impl BodyReader {
+    // ANCHOR: new
     /// A reader for a body framed as the request's head said.
     pub fn new(framing: Framing) -> BodyReader {
         let state = match framing {
@@ -76,6 +77,7 @@ impl BodyReader {
     pub fn into_body(self) -> Vec<u8> {
         self.body
     }
+    // ANCHOR_END: new
 
     // ANCHOR: feed
     /// Takes what it can from `input`, the bytes received and not used yet,
@@ -108,6 +110,7 @@ impl BodyReader {
     }
     // ANCHOR_END: feed
 
+    // ANCHOR: data
     /// Body bytes: up to `wanted` of them from `input`.
     fn data(&mut self, input: &[u8], wanted: usize) -> usize {
         let taken = wanted.min(input.len());
@@ -121,6 +124,7 @@ impl BodyReader {
         };
         taken
     }
+    // ANCHOR_END: data
 
     // ANCHOR: line
     /// One line of chunked framing, without its CRLF.

@@ -103,6 +103,7 @@ impl Request {
     }
     // ANCHOR_END: wants_keep_alive
 
+    // ANCHOR: values
     /// Whether the client asks for `100 Continue` before it sends the body
     /// (an HTTP/1.0 client can't: RFC 9110 §10.1.1 says to ignore it).
     pub fn expects_continue(&self) -> bool {
@@ -130,6 +131,7 @@ impl Request {
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
             .count()
     }
+    // ANCHOR_END: values
 }
 
 // ANCHOR: parse_request
