@@ -118,6 +118,12 @@ def bad_header(environ, start_response):
     return [b"never sent\n"]
 
 
+def bad_length(environ, start_response):
+    """A Content-Length that is no number: the server can't frame by it."""
+    start_response("200 OK", [("Content-Length", "abc")])
+    return [b"hello"]
+
+
 def twice(environ, start_response):
     """start_response a second time without exc_info is an error."""
     start_response("200 OK", [("Content-Type", "text/plain")])

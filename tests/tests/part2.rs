@@ -413,6 +413,16 @@ fn a_header_that_would_split_the_response_gets_500() {
     assert!(text(body(&reply)).contains("would break the response head"));
 }
 
+/// The app's Content-Length frames the body: one that is no number would
+/// go out beside ours and leave the client two lengths to choose from.
+#[test]
+fn a_content_length_that_is_no_number_gets_500() {
+    let reply = testapp("bad_length")
+        .exchange(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert!(reply.starts_with(b"HTTP/1.1 500 "), "{}", text(&reply));
+    assert!(text(body(&reply)).contains("\"abc\" is not a number of bytes"));
+}
+
 #[test]
 fn start_response_twice_without_exc_info_gets_500() {
     let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
