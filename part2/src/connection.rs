@@ -221,6 +221,7 @@ impl Connection {
     // ANCHOR_END: refuse
 }
 
+// ANCHOR: nothing
 /// Why a read brought nothing.
 enum Nothing {
     /// The deadline passed.
@@ -252,3 +253,4 @@ pub fn send_refusal(out: &mut impl Write, refusal: &Refusal) -> io::Result<()> {
     send_plain(out, refusal.status, &body)
 }
 // ANCHOR_END: refusals
+// ANCHOR_END: nothing
