@@ -119,6 +119,28 @@ pub fn all() -> Vec<ServerSpec> {
                 app.into(),
             ]
         }),
+        // Two servers written in C that run the app on an event loop, in
+        // one process and one thread, as 3l does. bjoern has no command
+        // line of its own: a line of Python starts it.
+        peer("fastwsgi", true, "fastwsgi", |app, port| {
+            vec![
+                "--host=127.0.0.1".into(),
+                format!("--port={port}"),
+                "--loglevel=0".into(),
+                app.into(),
+            ]
+        }),
+        peer("bjoern", true, "python", |app, port| {
+            let (module, callable) =
+                app.split_once(':').unwrap_or((app, "app"));
+            vec![
+                "-c".into(),
+                format!(
+                    "import bjoern, {module}; \
+                     bjoern.run({module}.{callable}, '127.0.0.1', {port})"
+                ),
+            ]
+        }),
     ]
 }
 // ANCHOR_END: servers

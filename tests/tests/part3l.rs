@@ -121,6 +121,20 @@ fn the_environ_says_one_thread_one_process() {
     );
 }
 
+/// An exception in the app is a 500, with its traceback on stderr, and a
+/// closed connection (as in part2); the loop goes on serving.
+#[test]
+fn an_app_that_raises_gets_500_and_the_loop_goes_on() {
+    let server = testapp("raises");
+    for _ in 0..2 {
+        let reply = server.exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(reply.starts_with(b"HTTP/1.1 500 "), "{}", text(&reply));
+        assert!(text(&reply).contains("Connection: close\r\n"));
+    }
+    let traceback = "RuntimeError: the app failed on purpose";
+    assert!(server.wait_for_output(traceback, Duration::from_secs(5)));
+}
+
 // ---- keep-alive and pipelining ---------------------------------------------
 
 /// Two requests in one write, the second asking to close: the same two
