@@ -265,10 +265,11 @@ impl EventLoop {
                         err.kind(),
                         ErrorKind::ConnectionAborted | ErrorKind::Interrupted
                     ) => {}
-                // Out of descriptors (EMFILE), most likely. The clients
-                // stay queued, and poll would say "ready" again at once:
-                // rest a moment instead of spinning, while the connections
-                // we hold finish and give their descriptors back.
+                // Out of descriptors (EMFILE), most likely. Trying again
+                // at once would fail at once, in a loop that spins. The
+                // clients stay queued: rest a moment, while connections
+                // finish and give their descriptors back, then try again
+                // (expire_timers), since poll will not tell us of them.
                 Err(err) => {
                     eprintln!(
                         "webserver3l: cannot accept ({err}): \
