@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use std::{env, thread};
 
+pub mod exercises;
+
 /// How long a test waits for a server to start or to answer before failing.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -84,7 +86,23 @@ impl Server {
         args: &[&str],
         envs: &[(&str, &str)],
     ) -> Server {
-        let mut child = Command::new(binary(package, bin))
+        Self::start_binary(&binary(package, bin), dir, args, envs)
+    }
+
+    /// Starts the program at `path` with `--port 0` and the given
+    /// arguments, in the folder `dir` (for a binary that the kit did not
+    /// build: an exercise's pristine copy).
+    pub fn start_binary(
+        path: &Path,
+        dir: &Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Server {
+        let bin = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        let mut child = Command::new(path)
             .args(["--port", "0"])
             .args(args)
             .envs(envs.iter().copied())
