@@ -645,3 +645,28 @@ pub fn fds_settle_at(pid: u32, expected: usize) -> usize {
     }
     fds
 }
+
+// ANCHOR: listing_diff
+/// The diff the book shows from one listing to the next (files from the
+/// repository root): the code only, without the `//!` header that opens
+/// each file or the `ANCHOR` comments that mark what the book includes.
+pub fn listing_diff(old: &str, new: &str) -> String {
+    let code = |file: &str| {
+        let path = workspace_root().join(file);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let lines: Vec<&str> = text
+            .lines()
+            .skip_while(|line| line.starts_with("//!") || line.is_empty())
+            .filter(|line| !line.trim_start().starts_with("// ANCHOR"))
+            .collect();
+        lines.join("\n") + "\n"
+    };
+    let (old_code, new_code) = (code(old), code(new));
+    similar::TextDiff::from_lines(&old_code, &new_code)
+        .unified_diff()
+        .context_radius(2)
+        .header(old, new)
+        .to_string()
+}
+// ANCHOR_END: listing_diff

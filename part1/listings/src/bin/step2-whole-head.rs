@@ -1,0 +1,106 @@
+//! Part 1, build-along step 2: read the whole head.
+//!
+//! Step 1 with `read_request` reading line by line up to the blank line
+//! that ends the head, however the request arrives. The reply is still the
+//! article's, which a client cannot frame: it has no length.
+//! Run it with `cargo run -p part1-listings --bin step2-whole-head`.
+
+use std::io::{self, BufRead, BufReader, ErrorKind, Write};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::process::ExitCode;
+
+use clap::Parser;
+use socket2::{Domain, Socket, Type};
+
+/// Part 1 of Let's Build A Web Server: a raw-socket HTTP server.
+#[derive(Parser)]
+struct Args {
+    /// Address to listen on (`0.0.0.0` listens on every interface)
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free one)
+    #[arg(long, default_value_t = 8888)]
+    port: u16,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let listen_socket = match listen(&args.host, args.port) {
+        Ok(socket) => socket,
+        Err(err) => {
+            eprintln!(
+                "part1: cannot listen on {}:{}: {err}",
+                args.host, args.port
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let port = listen_socket.local_addr().map_or(args.port, |a| a.port());
+    println!("Serving HTTP on port {port} ...");
+
+    for client_connection in listen_socket.incoming() {
+        // A failed accept (say, the client gave up) ends only that client.
+        let Ok(mut client_connection) = client_connection else {
+            continue;
+        };
+        let Ok(request) = read_request(&client_connection) else {
+            continue;
+        };
+        print!("{request}");
+        let (status, body) = ("200 OK", "Hello, World!");
+        // The client may have gone already; the next one still gets served.
+        let _ = send_response(&mut client_connection, status, body);
+        // Dropping client_connection here closes it.
+    }
+    ExitCode::SUCCESS
+}
+
+fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
+    let address = (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "no address"))?;
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+    // Lets a restarted server take the port at once, while connections
+    // from its previous run still linger in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    // The article's backlog: the kernel queues at most one waiting client.
+    socket.listen(1)?;
+    Ok(socket.into())
+}
+
+/// Reads the request line and the headers, up to the blank line.
+// ORIGINAL: `recv(1024)` returns whatever has arrived so far, at most 1024
+// bytes: a longer request is cut short and a slow one is read half-way.
+fn read_request(client_connection: &TcpStream) -> io::Result<String> {
+    let mut reader = BufReader::new(client_connection);
+    let mut request = String::new();
+    loop {
+        // Appends one line, `\r\n` included; fails on bytes that are not
+        // UTF-8 (ErrorKind::InvalidData).
+        let read = reader.read_line(&mut request)?;
+        if read == 0 {
+            return Err(io::Error::new(ErrorKind::UnexpectedEof, "cut short"));
+        }
+        if request.ends_with("\n\r\n") || request.ends_with("\n\n") {
+            break;
+        }
+    }
+    Ok(request)
+}
+
+// ORIGINAL: bare `\n` line ends and no length, as the article has it.
+fn send_response(
+    client_connection: &mut TcpStream,
+    status: &str,
+    body: &str,
+) -> io::Result<()> {
+    let http_response = format!(
+        "HTTP/1.1 {status}
+
+{body}
+"
+    );
+    client_connection.write_all(http_response.as_bytes())
+}
