@@ -290,3 +290,75 @@ fn diffs_between_the_steps() {
         assert_text(&format!("listing-part1-diff-{}-{}", n + 1, n + 2), &diff);
     }
 }
+
+// ANCHOR: compiler_error
+/// Step 2 calls `read_line`, a method of the trait `BufRead`: typed without
+/// the trait in its `use` line, it does not compile, and the compiler says
+/// which `use` is missing. The book shows this very error: the test checks
+/// step 2 so, in a scratch workspace laid out as this one is, so that the
+/// paths in the message are the ones a reader sees.
+#[test]
+fn step2_without_bufread_does_not_compile() {
+    let step2 = "part1/listings/src/bin/step2-whole-head.rs";
+    let source =
+        std::fs::read_to_string(wire_tests::workspace_root().join(step2))
+            .expect("read step 2");
+    let typed =
+        source.replace("{self, BufRead, BufReader,", "{self, BufReader,");
+    assert_ne!(typed, source, "step 2's use line has changed");
+    let scratch =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("step2-typo");
+    let listings = scratch.join("part1/listings");
+    std::fs::create_dir_all(listings.join("src/bin"))
+        .expect("make the scratch crate");
+    let root = wire_tests::workspace_root();
+    let manifest =
+        std::fs::read_to_string(root.join("part1/listings/Cargo.toml"))
+            .expect("read the listings' manifest");
+    // The workspace's settings, with this one member.
+    let workspace = std::fs::read_to_string(root.join("Cargo.toml"))
+        .expect("read the workspace's manifest");
+    let workspace = workspace
+        .lines()
+        .map(|line| match line.starts_with("members") {
+            true => "members = [\"part1/listings\"]",
+            false => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    for (path, text) in [
+        (scratch.join("Cargo.toml"), workspace.as_str()),
+        (listings.join("Cargo.toml"), manifest.as_str()),
+        (listings.join("src/bin/step2-whole-head.rs"), typed.as_str()),
+    ] {
+        std::fs::write(path, text).expect("write the scratch crate");
+    }
+    std::fs::copy(root.join("Cargo.lock"), scratch.join("Cargo.lock"))
+        .expect("copy the lock file");
+    let out = Command::new(env!("CARGO"))
+        .args(["check", "--quiet", "--offline", "--color", "never"])
+        .args(["-p", "part1-listings", "--bin", "step2-whole-head"])
+        .current_dir(&scratch)
+        .output()
+        .expect("run cargo check");
+    assert!(!out.status.success(), "step 2 compiles without BufRead");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The compiler's message, without cargo's own last line.
+    let message: Vec<&str> = stderr
+        .lines()
+        .take_while(|line| !line.starts_with("error: could not compile"))
+        .collect();
+    // The toolchain's commit, in the path of the standard library's
+    // source, changes with every Rust release.
+    let message = message.join("\n");
+    let message = match message.split_once("/rustc/") {
+        Some((before, after)) => {
+            let rest = after.split_once('/').map_or("", |(_, rest)| rest);
+            format!("{before}/rustc/<commit>/{rest}")
+        }
+        None => message,
+    };
+    assert!(message.contains("error[E0599]"), "{stderr}");
+    assert_text("listing-part1-step2-without-bufread", &message);
+}
+// ANCHOR_END: compiler_error
