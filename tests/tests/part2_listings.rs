@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use wire_tests::{Server, listing_diff, render};
+use wire_tests::{PATIENCE, Server, listing_diff, render};
 
 const STEPS: [&str; 3] = [
     "step1-webserver2",
@@ -61,7 +61,13 @@ fn assert_died_saying(mut server: Server, why: &str) {
     let status = server.wait_exit(Duration::from_secs(10));
     let status = status.expect("the server should have stopped");
     assert!(!status.success(), "{status}");
-    assert!(server.output().contains(why), "{}", server.output());
+    // The kit reads the server's output on a thread of its own: let it
+    // catch up with what the server printed before it ended.
+    assert!(
+        server.wait_for_output(why, Duration::from_secs(5)),
+        "{}",
+        server.output()
+    );
 }
 
 // ANCHOR: step1_tests
@@ -150,7 +156,7 @@ fn step3_answers_an_exception_with_500_and_goes_on() {
         "listing-part2-step3-raises",
         &raw_transcript(GET_HELLO, &reply),
     );
-    assert!(server.output().contains("RuntimeError: the app failed"));
+    assert!(server.wait_for_output("RuntimeError: the app failed", PATIENCE));
     let again = server.exchange(GET_HELLO);
     assert_eq!(again, reply, "the server should still be there");
 }
@@ -161,7 +167,7 @@ fn step3_answers_a_str_body_with_500() {
     let server = step(3, "str_body");
     let reply = server.exchange(GET_HELLO);
     assert!(reply.starts_with(b"HTTP/1.1 500 Internal Server Error\r\n"));
-    assert!(server.output().contains("TypeError: 'str' object"));
+    assert!(server.wait_for_output("TypeError: 'str' object", PATIENCE));
     assert!(server.exchange(GET_HELLO).starts_with(b"HTTP/1.1 500 "));
 }
 
