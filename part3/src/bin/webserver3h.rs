@@ -21,7 +21,7 @@ use nix::sys::signal::{
 };
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use part2::WSGIServer;
+use part2::{Connection, WSGIServer};
 use pyo3::prelude::*;
 
 // ANCHOR: args
@@ -148,7 +148,9 @@ fn serve_forever(httpd: &WSGIServer) -> ExitCode {
                 // again, and exits below without dropping it.
                 unsafe { libc::close(listen_fd) }; // close child copy
                 // Handle one request and close the client connection.
-                httpd.handle_one_request(client_connection);
+                let mut connection = Connection::new(client_connection);
+                httpd.handle_one_request(&mut connection, false);
+                connection.close();
                 flush_python_output();
                 process::exit(0); // child exits here
             }

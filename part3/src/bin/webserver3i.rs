@@ -19,7 +19,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, getppid};
-use part2::WSGIServer;
+use part2::{Connection, WSGIServer};
 use pyo3::prelude::*;
 
 // ANCHOR: args
@@ -206,22 +206,20 @@ fn serve_forever(httpd: &WSGIServer) -> ! {
 // client's next request, it serves nobody else. gunicorn's sync workers
 // don't keep connections open at all for that reason. We do, but only
 // while no other client waits to be accepted.
-fn handle_connection(httpd: &WSGIServer, mut client_connection: TcpStream) {
-    // What the client sent past its last request: the start of the next.
-    let mut received = Vec::new();
+fn handle_connection(httpd: &WSGIServer, client_connection: TcpStream) {
+    let mut connection = Connection::new(client_connection);
     loop {
         // Offer to keep the connection only if nobody waits in the queue.
         let listener = httpd.listen_socket().as_fd();
         let keep_alive = !readable(&[listener], Duration::ZERO)[0];
-        let kept =
-            httpd.handle_request(client_connection, &mut received, keep_alive);
-        let Some(kept) = kept else { return }; // closed
-        client_connection = kept;
-        if !received.is_empty() {
+        if !httpd.handle_one_request(&mut connection, keep_alive) {
+            break;
+        }
+        if connection.has_buffered_bytes() {
             continue; // the next request is here already
         }
         // Wait for the client's next request; give up after a while.
-        let fds = [client_connection.as_fd(), httpd.listen_socket().as_fd()];
+        let fds = [connection.socket().as_fd(), listener];
         let ready = readable(&fds, KEEP_ALIVE_TIMEOUT);
         let (request, newcomer) = (ready[0], ready[1]);
         // A new client came first: give way to it, but not before the kept
@@ -230,9 +228,10 @@ fn handle_connection(httpd: &WSGIServer, mut client_connection: TcpStream) {
         let next_request =
             request || (newcomer && readable(&fds[..1], GRACE)[0]);
         if !next_request {
-            return;
+            break;
         }
     }
+    connection.close();
 }
 
 /// Waits until one of `fds` can be read, at most `timeout`, and tells
