@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use wire_tests::{Server, assert_wire, binary, body, listing_diff};
 
-const STEPS: [&str; 4] = [
+const STEPS: [&str; 5] = [
     "step1-one-read",
     "step2-whole-head",
     "step3-framed-reply",
     "step4-bounded",
+    "step5-lingering-close",
 ];
 
 fn step(n: usize) -> Server {
@@ -237,14 +238,30 @@ fn step4_resets_a_form_with_a_body() {
     assert_eq!(err.kind(), ErrorKind::ConnectionReset, "{err}");
 }
 
-/// Part 1 itself says it is done writing, then reads the body away before
-/// it closes: the reply arrives whole, and ends as it should.
+/// Step 5 says it is done writing, then reads the body away before it
+/// closes: the reply arrives whole, and ends as it should. So does part
+/// 1's, which is step 5 with its plumbing in part 1's library.
 #[test]
-fn part1_keeps_the_reply_to_a_form_with_a_body() {
-    let server = Server::start("part1", "part1", &[]);
-    let reply = send(&server, &[&post_form()], Duration::ZERO)
-        .expect("a whole reply, no reset");
-    assert_eq!(body(&reply), b"Hello, World!");
+fn step5_and_part1_keep_the_reply_to_a_form_with_a_body() {
+    for server in [step(5), Server::start("part1", "part1", &[])] {
+        let reply = send(&server, &[&post_form()], Duration::ZERO)
+            .expect("a whole reply, no reset");
+        assert_eq!(body(&reply), b"Hello, World!");
+    }
+}
+
+/// Step 5 gives part 1's replies, byte for byte: to curl's request, to
+/// garbage, to a 3 KB head.
+#[test]
+fn step5_replies_as_part1_does() {
+    let server = step(5);
+    let reply = server.exchange(GET_HELLO);
+    assert_wire("part1-get-hello", GET_HELLO, &reply);
+    let garbage = b"HELLO\r\n\r\n";
+    assert_wire("part1-bad-request", garbage, &server.exchange(garbage));
+    let request = long_head();
+    let reply = server.exchange(request.as_bytes());
+    assert_wire("part1-3k-request", request.as_bytes(), &reply);
 }
 
 /// A form of 10 KB, posted as a browser posts it: more than the server's
@@ -277,16 +294,14 @@ fn every_step_says_a_busy_port_in_one_line() {
     }
 }
 
-/// The diffs the book shows, from each step to the next and from the last
-/// to part 1 itself, as snapshots: a change to a step changes its diff, and
-/// the test fails until the book's diff is the new one.
+/// The diffs the book shows, from each step to the next, as snapshots: a
+/// change to a step changes its diff, and the test fails until the book's
+/// diff is the new one.
 #[test]
 fn diffs_between_the_steps() {
     let file = |bin: &str| format!("part1/listings/src/bin/{bin}.rs");
-    let mut files: Vec<String> = STEPS.iter().map(|bin| file(bin)).collect();
-    files.push("part1/src/main.rs".into());
-    for (n, pair) in files.windows(2).enumerate() {
-        let diff = listing_diff(&pair[0], &pair[1]);
+    for (n, pair) in STEPS.windows(2).enumerate() {
+        let diff = listing_diff(&file(pair[0]), &file(pair[1]));
         assert_text(&format!("listing-part1-diff-{}-{}", n + 1, n + 2), &diff);
     }
 }

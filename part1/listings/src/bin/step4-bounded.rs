@@ -2,9 +2,8 @@
 //! client costs at most five seconds.
 //!
 //! Step 3 with a read time-out, a limit on the head (431), and a check of
-//! the request line (400). One thing is left for part 1 itself
-//! (`part1/src/main.rs`): the unread bytes of a request make the kernel
-//! reset the connection when we close it.
+//! the request line (400). One thing is left for step 5: the unread bytes
+//! of a request make the kernel reset the connection when we close it.
 //! Run it with `cargo run -p part1-listings --bin step4-bounded`.
 
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
