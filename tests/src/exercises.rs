@@ -20,6 +20,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 use std::{env, fs};
 
 use serde::Deserialize;
@@ -86,6 +87,25 @@ pub struct Exercise {
 pub struct Check {
     pub snapshot: String,
     pub request: String,
+    /// If set, the request goes line by line, this many milliseconds
+    /// apart, as a slow client sends it; else in one write.
+    #[serde(default)]
+    pub pause_ms: Option<u64>,
+}
+
+impl Check {
+    /// Sends the request to `server` and returns the whole reply.
+    pub fn exchange(&self, server: &Server) -> Vec<u8> {
+        let Some(pause) = self.pause_ms else {
+            return server.exchange(self.request.as_bytes());
+        };
+        let lines: Vec<&[u8]> = self
+            .request
+            .as_bytes()
+            .split_inclusive(|&b| b == b'\n')
+            .collect();
+        server.exchange_in_parts(&lines, Duration::from_millis(pause))
+    }
 }
 
 /// Every part's list, in the order of [`LISTS`], without the parts this
@@ -141,7 +161,7 @@ impl Exercise {
             .iter()
             .map(|check| {
                 let request = check.request.as_bytes();
-                let reply = server.exchange(request);
+                let reply = check.exchange(&server);
                 Outcome {
                     snapshot: check.snapshot.clone(),
                     asked: check
@@ -290,6 +310,11 @@ impl Pristine {
     /// Where the copy is, for the messages of a test.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Where the copy is built.
+    pub fn target(&self) -> &Path {
+        &self.target
     }
 }
 // ANCHOR_END: pristine

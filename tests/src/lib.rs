@@ -221,7 +221,10 @@ impl Server {
 
     // ANCHOR: exchange_in_parts
     /// Sends `parts` in separate writes, `pause` apart, and returns the
-    /// whole reply: every byte until the server closes the connection.
+    /// whole reply: every byte until the server closes the connection. A
+    /// server may answer before the request is whole (say, a 408 for a
+    /// client too slow), and close: a write that fails ends the sending,
+    /// and the reply is what the server sent.
     pub fn exchange_in_parts(
         &self,
         parts: &[&[u8]],
@@ -232,7 +235,9 @@ impl Server {
             if i > 0 {
                 thread::sleep(pause);
             }
-            stream.write_all(part).expect("send request");
+            if stream.write_all(part).is_err() {
+                break;
+            }
         }
         read_reply(&mut stream)
     }

@@ -31,9 +31,8 @@ fn solutions_pass(part: &str) {
         let server =
             Server::start(&exercise.package, &exercise.solution, &args);
         for check in &exercise.checks {
-            let request = check.request.as_bytes();
-            let reply = server.exchange(request);
-            assert_wire(&check.snapshot, request, &reply);
+            let reply = check.exchange(&server);
+            assert_wire(&check.snapshot, check.request.as_bytes(), &reply);
         }
     }
 }
@@ -190,3 +189,30 @@ fn a_solved_starter_stays_out_of_the_pristine_copy() {
 fn solution_source(exercise: &Exercise) -> String {
     exercise.file.replace("/src/bin/", "/solutions/")
 }
+
+// ANCHOR: runner
+/// `cargo exercises check` on the untouched exercise 1: the diff of the
+/// first wrong reply, and the hint, as a student sees them (the book shows
+/// this snapshot). The runner is the pristine copy's, run on the pristine
+/// copy, so that the output does not depend on the student's work.
+#[test]
+fn the_runner_shows_the_diff_and_the_hint() {
+    let pristine = Pristine::get();
+    let runner = pristine.build("exercises-runner", "exercises");
+    let out = Command::new(runner)
+        .args(["check", "part1-ex1"])
+        // Its builds go where the copy's went, not to a new target.
+        .env("CARGO_TARGET_DIR", pristine.target())
+        .output()
+        .expect("run the runner");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    insta::with_settings!({
+        snapshot_path => "../snapshots",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("runner-check-part1-ex1", stdout);
+    });
+}
+// ANCHOR_END: runner
