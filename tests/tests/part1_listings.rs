@@ -310,46 +310,56 @@ fn diffs_between_the_steps() {
 /// Step 2 calls `read_line`, a method of the trait `BufRead`: typed without
 /// the trait in its `use` line, it does not compile, and the compiler says
 /// which `use` is missing. The book shows this very error: the test checks
-/// step 2 so, in a scratch workspace laid out as this one is, so that the
-/// paths in the message are the ones a reader sees.
+/// step 2 so, in a scratch workspace laid out as this one is (part 1 and
+/// its listings), so that the paths in the message are the ones a reader
+/// sees.
 #[test]
 fn step2_without_bufread_does_not_compile() {
+    let root = wire_tests::workspace_root();
+    let read = |file: &str| {
+        std::fs::read_to_string(root.join(file))
+            .unwrap_or_else(|e| panic!("cannot read {file}: {e}"))
+    };
     let step2 = "part1/listings/src/bin/step2-whole-head.rs";
-    let source =
-        std::fs::read_to_string(wire_tests::workspace_root().join(step2))
-            .expect("read step 2");
+    let source = read(step2);
     let typed =
         source.replace("{self, BufRead, BufReader,", "{self, BufReader,");
     assert_ne!(typed, source, "step 2's use line has changed");
-    let scratch =
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("step2-typo");
-    let listings = scratch.join("part1/listings");
-    std::fs::create_dir_all(listings.join("src/bin"))
-        .expect("make the scratch crate");
-    let root = wire_tests::workspace_root();
-    let manifest =
-        std::fs::read_to_string(root.join("part1/listings/Cargo.toml"))
-            .expect("read the listings' manifest");
-    // The workspace's settings, with this one member.
-    let workspace = std::fs::read_to_string(root.join("Cargo.toml"))
-        .expect("read the workspace's manifest");
-    let workspace = workspace
+    // The workspace's settings and lock, with two members.
+    let workspace: Vec<String> = read("Cargo.toml")
         .lines()
         .map(|line| match line.starts_with("members") {
-            true => "members = [\"part1/listings\"]",
-            false => line,
+            true => r#"members = ["part1", "part1/listings"]"#.into(),
+            false => line.into(),
         })
-        .collect::<Vec<_>>()
-        .join("\n");
-    for (path, text) in [
-        (scratch.join("Cargo.toml"), workspace.as_str()),
-        (listings.join("Cargo.toml"), manifest.as_str()),
-        (listings.join("src/bin/step2-whole-head.rs"), typed.as_str()),
-    ] {
-        std::fs::write(path, text).expect("write the scratch crate");
+        .collect();
+    let mut files = vec![
+        ("Cargo.toml".to_string(), workspace.join("\n")),
+        ("Cargo.lock".into(), read("Cargo.lock")),
+        ("part1/Cargo.toml".into(), read("part1/Cargo.toml")),
+        (
+            "part1/listings/Cargo.toml".into(),
+            read("part1/listings/Cargo.toml"),
+        ),
+        (step2.into(), typed),
+    ];
+    for entry in std::fs::read_dir(root.join("part1/src")).expect("part1/src") {
+        let name = entry.expect("an entry").file_name();
+        let file = format!("part1/src/{}", name.to_string_lossy());
+        files.push((file.clone(), read(&file)));
     }
-    std::fs::copy(root.join("Cargo.lock"), scratch.join("Cargo.lock"))
-        .expect("copy the lock file");
+    let scratch =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("step2-typo");
+    for (file, text) in &files {
+        let path = scratch.join(file);
+        let dir = path.parent().expect("a file in a folder");
+        std::fs::create_dir_all(dir).expect("make the scratch folder");
+        // Unchanged files keep their time, and cargo its work.
+        if std::fs::read_to_string(&path).is_ok_and(|old| old == *text) {
+            continue;
+        }
+        std::fs::write(&path, text).expect("write the scratch workspace");
+    }
     let out = Command::new(env!("CARGO"))
         .args(["check", "--quiet", "--offline", "--color", "never"])
         .args(["-p", "part1-listings", "--bin", "step2-whole-head"])

@@ -6,38 +6,31 @@
 //! Run it with `cargo run -p part1-listings --bin step3-framed-reply`.
 
 use std::io::{self, BufRead, BufReader, ErrorKind, Write};
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use clap::Parser;
-use socket2::{Domain, Socket, Type};
+use part1::cli::ListenArgs;
 
 /// Part 1 of Let's Build A Web Server: a raw-socket HTTP server.
 #[derive(Parser)]
 struct Args {
-    /// Address to listen on (`0.0.0.0` listens on every interface)
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on (0 picks a free one)
-    #[arg(long, default_value_t = 8888)]
-    port: u16,
+    /// `--host` and `--port`
+    #[command(flatten)]
+    address: ListenArgs,
 }
 
+/// The article's backlog: the kernel queues at most one waiting client.
+const REQUEST_QUEUE_SIZE: i32 = 1;
+
 fn main() -> ExitCode {
+    // Listening is part 1's, as the chapter reads it: `part1/src/cli.rs`.
     let args = Args::parse();
-    let listen_socket = match listen(&args.host, args.port) {
+    let listen_socket = match args.address.listen("part1", REQUEST_QUEUE_SIZE) {
         Ok(socket) => socket,
-        Err(err) => {
-            eprintln!(
-                "part1: cannot listen on {}:{}: {err}",
-                args.host, args.port
-            );
-            return ExitCode::from(2);
-        }
+        Err(exit_code) => return exit_code,
     };
-    let port = listen_socket.local_addr().map_or(args.port, |a| a.port());
-    println!("Serving HTTP on port {port} ...");
 
     for client_connection in listen_socket.incoming() {
         // A failed accept (say, the client gave up) ends only that client.
@@ -54,21 +47,6 @@ fn main() -> ExitCode {
         // Dropping client_connection here closes it.
     }
     ExitCode::SUCCESS
-}
-
-fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
-    let address = (host, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "no address"))?;
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
-    // Lets a restarted server take the port at once, while connections
-    // from its previous run still linger in TIME_WAIT.
-    socket.set_reuse_address(true)?;
-    socket.bind(&address.into())?;
-    // The article's backlog: the kernel queues at most one waiting client.
-    socket.listen(1)?;
-    Ok(socket.into())
 }
 
 /// Reads the request line and the headers, up to the blank line.
