@@ -11,9 +11,9 @@
 //! own work with `cargo exercises check NAME`.
 
 use std::collections::BTreeSet;
+use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::{env, fs};
 
 use wire_tests::exercises::{
     Exercise, Pristine, parts, pristine_source, snapshot_path,
@@ -155,33 +155,61 @@ fn starters_in(root: &Path, dir: &str) -> Vec<String> {
 }
 
 // ANCHOR: solved_starter
-/// A student's solved exercise stays out of the pristine copy: in a fresh
-/// clone of the repository, the solution written over a starter (and left
-/// uncommitted, as a student leaves it) changes the working tree, not what
-/// the proof builds.
+/// A student's solved exercise stays out of the pristine copy, in the two
+/// ways a student keeps it: left uncommitted in a clone, and committed on
+/// top of the branch they cloned (whose upstream still has the starter).
+/// Each case is a small git repository of its own, holding exercise 1's
+/// starter, so that the test does not depend on this clone's state.
 #[test]
 fn a_solved_starter_stays_out_of_the_pristine_copy() {
     let part = wire_tests::exercises::part("part1");
     let exercise = &part.exercises[0];
     let root = workspace_root();
-    let Some(committed) = pristine_source(&root, &exercise.file) else {
-        panic!("{} is not committed", exercise.file);
-    };
-    let clone = Path::new(env!("CARGO_TARGET_TMPDIR")).join("student-clone");
-    let _ = fs::remove_dir_all(&clone);
-    let status = Command::new("git")
-        .args(["clone", "--quiet", "--no-hardlinks"])
-        .arg(&root)
-        .arg(&clone)
-        .status()
-        .expect("run git clone");
-    assert!(status.success(), "git clone failed");
+    let starter = fs::read(root.join(&exercise.file)).expect("the starter");
     let solution = fs::read(root.join(solution_source(exercise)))
         .expect("read the solution");
-    fs::write(clone.join(&exercise.file), &solution).expect("solve it");
-    let pristine = pristine_source(&clone, &exercise.file);
-    assert_eq!(pristine.as_deref(), Some(committed.as_slice()));
-    assert_ne!(committed, solution, "the starter is its solution already");
+    assert_ne!(starter, solution, "the solution is the starter");
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("students");
+    let _ = fs::remove_dir_all(&scratch);
+    let (upstream, clone) = (scratch.join("upstream"), scratch.join("clone"));
+    fs::create_dir_all(&upstream).expect("make the scratch folder");
+    git(&upstream, &["init", "--quiet"]);
+    write(&upstream.join(&exercise.file), &starter);
+    git(&upstream, &["add", "."]);
+    git(&upstream, &["commit", "--quiet", "-m", "the starter"]);
+    git(&scratch, &["clone", "--quiet", "upstream", "clone"]);
+
+    // Solved, not committed.
+    write(&clone.join(&exercise.file), &solution);
+    assert_eq!(
+        pristine_source(&clone, &exercise.file),
+        Some(starter.clone())
+    );
+    // Solved and committed: the upstream branch still has the starter.
+    git(&clone, &["commit", "--quiet", "-am", "my solution"]);
+    assert_eq!(pristine_source(&clone, &exercise.file), Some(starter));
+}
+
+/// Runs git in `dir`, as a user of its own; panics if it fails.
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args([
+            "-c",
+            "user.name=student",
+            "-c",
+            "user.email=student@example.com",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .expect("run git");
+    assert!(status.success(), "git {args:?} failed");
+}
+
+/// Writes `contents` to `path`, making its folder.
+fn write(path: &Path, contents: &[u8]) {
+    fs::create_dir_all(path.parent().expect("a folder")).expect("mkdir");
+    fs::write(path, contents).expect("write");
 }
 // ANCHOR_END: solved_starter
 
