@@ -103,10 +103,13 @@ impl Request {
     }
     // ANCHOR_END: wants_keep_alive
 
-    /// Whether the client asks for `100 Continue` before it sends the body.
+    /// Whether the client asks for `100 Continue` before it sends the body
+    /// (an HTTP/1.0 client can't: RFC 9110 §10.1.1 says to ignore it).
     pub fn expects_continue(&self) -> bool {
-        self.values("Expect")
-            .any(|value| value.eq_ignore_ascii_case(b"100-continue"))
+        self.version == "HTTP/1.1"
+            && self
+                .values("Expect")
+                .any(|value| value.eq_ignore_ascii_case(b"100-continue"))
     }
 
     /// Every comma-separated value of every header called `name`, trimmed:
@@ -389,34 +392,37 @@ fn check_host(request: &Request) -> Result<(), Refusal> {
 // end of one request for the start of the next. So anything unclear is
 // refused, and the connection closed.
 fn framing(request: &Request) -> Result<Framing, Refusal> {
-    let codings: Vec<&[u8]> = request.values("Transfer-Encoding").collect();
-    if request.count("Transfer-Encoding") > 0 {
-        if request.version == "HTTP/1.0" {
-            return Err(bad_request("HTTP/1.0 has no Transfer-Encoding"));
-        }
-        if request.count("Content-Length") > 0 {
-            return Err(bad_request(
-                "both Content-Length and Transfer-Encoding: which one ends the body?",
-            ));
-        }
-        let chunked = |c: &[u8]| c.eq_ignore_ascii_case(b"chunked");
-        if !codings.last().is_some_and(|c| chunked(c)) {
-            return Err(bad_request(
-                "the last transfer coding must be chunked, or the body has no end",
-            ));
-        }
-        if codings.len() > 1 {
-            return Err(match codings.iter().filter(|c| chunked(c)).count() {
-                1 => refuse(
-                    "501 Not Implemented",
-                    "only the chunked transfer coding is decoded here",
-                ),
-                _ => bad_request("chunked may be applied only once"),
-            });
-        }
-        return Ok(Framing::Chunked);
+    if request.count("Transfer-Encoding") == 0 {
+        return content_length(request).map(Framing::Length);
     }
-    // Repeated or listed lengths are fine if they agree (RFC 9112 §6.3).
+    if request.version == "HTTP/1.0" {
+        return Err(bad_request("HTTP/1.0 has no Transfer-Encoding"));
+    }
+    if request.count("Content-Length") > 0 {
+        return Err(bad_request(
+            "both Content-Length and Transfer-Encoding: which one ends the body?",
+        ));
+    }
+    let chunked = |coding: &[u8]| coding.eq_ignore_ascii_case(b"chunked");
+    let codings: Vec<&[u8]> = request.values("Transfer-Encoding").collect();
+    match codings.iter().filter(|coding| chunked(coding)).count() {
+        _ if !codings.last().is_some_and(|last| chunked(last)) => {
+            Err(bad_request(
+                "the last transfer coding must be chunked, or the body has no end",
+            ))
+        }
+        1 if codings.len() == 1 => Ok(Framing::Chunked),
+        1 => Err(refuse(
+            "501 Not Implemented",
+            "only the chunked transfer coding is decoded here",
+        )),
+        _ => Err(bad_request("chunked may be applied only once")),
+    }
+}
+
+/// The body's length by Content-Length: none means 0. Repeated or listed
+/// lengths are fine if they agree (RFC 9112 §6.3).
+fn content_length(request: &Request) -> Result<usize, Refusal> {
     let mut length = None;
     for value in request.values("Content-Length") {
         let parsed = std::str::from_utf8(value)
@@ -433,7 +439,7 @@ fn framing(request: &Request) -> Result<Framing, Refusal> {
     }
     match length.unwrap_or(0) {
         n if n > MAX_BODY as u64 => Err(body_too_large()),
-        n => Ok(Framing::Length(n as usize)),
+        n => Ok(n as usize),
     }
 }
 

@@ -32,11 +32,36 @@ enum Framing {
 }
 // ANCHOR_END: framing
 
+// ANCHOR: sink
+/// Where a response's bytes go.
+pub enum Sink {
+    /// Straight to the client, as they come: the blocking servers.
+    Socket(TcpStream),
+    /// Into memory, for a server that writes them when the socket is ready
+    /// (an event loop, which must never wait on one client).
+    Buffer(Vec<u8>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Socket(socket) => socket.write(bytes),
+            Sink::Buffer(buffer) => buffer.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+// ANCHOR_END: sink
+
 // ANCHOR: struct
 /// One response, from the app's status and headers to its last byte.
 pub struct Response {
-    /// A handle of the client's socket, for as long as the response lasts.
-    socket: Option<TcpStream>,
+    /// Where the bytes go, for as long as the response lasts: a handle of
+    /// the client's socket, or a buffer.
+    sink: Option<Sink>,
     /// HEAD gets the head of a GET response and no body.
     is_head: bool,
     /// Chunked encoding needs an HTTP/1.1 client.
@@ -71,15 +96,15 @@ pub enum SendError {
 
 impl Response {
     // ANCHOR: new
-    /// A response to `request`, written to `socket`.
+    /// A response to `request`, written to `sink`.
     pub fn new(
-        socket: TcpStream,
+        sink: Sink,
         request: &Request,
         keep_alive: bool,
         verbose: bool,
     ) -> Response {
         Response {
-            socket: Some(socket),
+            sink: Some(sink),
             is_head: request.method == "HEAD",
             is_http11: request.version == "HTTP/1.1",
             verbose,
@@ -120,17 +145,18 @@ impl Response {
         self.keep_alive && self.finished
     }
 
-    /// Ends the response: the socket's handle is dropped, and a `write`
-    /// the app calls later fails instead of writing to the client.
-    pub fn close(&mut self) {
-        self.socket = None;
+    /// Ends the response and hands back its sink (a socket's handle, to
+    /// drop; a buffer, to send): a `write` the app calls later fails
+    /// instead of writing to the client.
+    pub fn close(&mut self) -> Option<Sink> {
+        self.sink.take()
     }
     // ANCHOR_END: may_continue
 
     /// Writes `bytes` to the client.
     fn write(&mut self, bytes: &[u8]) -> Result<(), SendError> {
-        let socket = self.socket.as_mut().ok_or(SendError::Over)?;
-        socket.write_all(bytes).map_err(SendError::ClientGone)
+        let sink = self.sink.as_mut().ok_or(SendError::Over)?;
+        sink.write_all(bytes).map_err(SendError::ClientGone)
     }
 
     // ANCHOR: send
@@ -284,8 +310,8 @@ impl Response {
             Some(message) => format!("{status}: {message}\n"),
             None => format!("{status}\n"),
         };
-        if let Some(socket) = self.socket.as_mut() {
-            let _ = send_plain(socket, status, &body);
+        if let Some(sink) = self.sink.as_mut() {
+            let _ = send_plain(sink, status, &body);
         }
         self.headers_sent = true;
         if self.verbose {
@@ -365,7 +391,8 @@ mod tests {
         let client =
             TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server_side, _) = listener.accept().expect("accept");
-        let mut response = Response::new(server_side, &request, true, false);
+        let sink = Sink::Socket(server_side);
+        let mut response = Response::new(sink, &request, true, false);
         let headers =
             headers.iter().map(|(n, v)| (n.to_string(), v.to_string()));
         response.set_headers("200 OK".into(), headers.collect());
@@ -404,6 +431,23 @@ mod tests {
         ));
         let got = wire(GET10, &[], &[b"a", b"bc"]);
         assert!(got.ends_with("Connection: close\r\n\r\nabc"), "{got:?}");
+    }
+
+    #[test]
+    fn a_buffer_sink_holds_the_whole_response() {
+        let request = crate::request::parse_request(GET11.as_bytes())
+            .expect("valid")
+            .expect("complete");
+        let sink = Sink::Buffer(Vec::new());
+        let mut response = Response::new(sink, &request, true, false);
+        response.set_headers("204 No Content".into(), Vec::new());
+        response.finish().expect("finish");
+        assert!(response.may_continue());
+        let Some(Sink::Buffer(bytes)) = response.close() else {
+            panic!("the buffer comes back");
+        };
+        assert!(bytes.starts_with(b"HTTP/1.1 204 No Content\r\n"));
+        assert!(bytes.ends_with(b"\r\n\r\n"));
     }
 
     #[test]

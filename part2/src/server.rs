@@ -8,18 +8,18 @@
 //! environ (`environ.rs`), start_response (`start_response.rs`) and the
 //! response on the wire (`response.rs`).
 
-use std::io::{self, ErrorKind, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::io::{self, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 
+use part1::cli::bind_and_listen;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use socket2::{Domain, Socket, Type};
 
 use crate::connection::{Connection, ReadError};
 use crate::environ::{ServerFacts, get_environ};
 use crate::request::Request;
-use crate::response::{Response, print_lines};
+use crate::response::{Response, Sink, print_lines};
 use crate::start_response::{ClientGone, StartResponse, WSGIError};
 
 // ANCHOR: struct
@@ -51,7 +51,8 @@ pub fn make_server(
     application: Py<PyAny>,
     request_queue_size: i32,
 ) -> io::Result<WSGIServer> {
-    let listen_socket = listen(host, port, request_queue_size)?;
+    // Part 1's listening socket: SO_REUSEADDR, and the given backlog.
+    let listen_socket = bind_and_listen(host, port, request_queue_size)?;
     let server_port = listen_socket.local_addr()?.port();
     Ok(WSGIServer {
         listen_socket,
@@ -66,22 +67,6 @@ pub fn make_server(
     })
 }
 // ANCHOR_END: make_server
-
-// ANCHOR: listen
-/// Binds `host:port` with SO_REUSEADDR and the given backlog.
-fn listen(host: &str, port: u16, backlog: i32) -> io::Result<TcpListener> {
-    let address = (host, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "no address"))?;
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
-    // A restarted server may take the port while old connections linger.
-    socket.set_reuse_address(true)?;
-    socket.bind(&address.into())?;
-    socket.listen(backlog)?;
-    Ok(socket.into())
-}
-// ANCHOR_END: listen
 
 // ANCHOR: serve_forever
 impl WSGIServer {
@@ -150,11 +135,7 @@ impl WSGIServer {
                 return false;
             }
         };
-        if self.verbose {
-            print_lines("< ", &request.head);
-        }
         let client_address = connection.socket().peer_addr().ok();
-        let keep_alive = keep_alive && request.wants_keep_alive();
         // start_response writes to the client while the app runs, and a
         // Python object can't borrow from us: it gets a handle of its own,
         // a duplicate of the socket's descriptor, dropped when it is done.
@@ -165,21 +146,42 @@ impl WSGIServer {
                 return false;
             }
         };
-        let response =
-            Response::new(socket, &request, keep_alive, self.verbose);
+        let sink = Sink::Socket(socket);
+        let (may_continue, _socket) =
+            self.run_application(&request, client_address, sink, keep_alive);
+        may_continue
+    }
+    // ANCHOR_END: handle_one_request
+
+    // ANCHOR: run_application
+    /// Runs the application on `request` and sends its response to `sink`.
+    /// Returns whether the connection may carry another request, and the
+    /// sink (a server that buffers responses takes the bytes from it).
+    pub fn run_application(
+        &self,
+        request: &Request,
+        client_address: Option<SocketAddr>,
+        sink: Sink,
+        keep_alive: bool,
+    ) -> (bool, Option<Sink>) {
+        if self.verbose {
+            print_lines("< ", &request.head);
+        }
+        let keep_alive = keep_alive && request.wants_keep_alive();
+        let response = Response::new(sink, request, keep_alive, self.verbose);
         Python::attach(|py| {
             let start_response =
                 match Bound::new(py, StartResponse::new(response)) {
                     Ok(start_response) => start_response,
                     Err(err) => {
                         err.print(py);
-                        return false;
+                        return (false, None);
                     }
                 };
             // It's time to call our application callable and get back a
             // result that will become the HTTP response body.
             let result = self
-                .get_environ(py, &request, client_address)
+                .get_environ(py, request, client_address)
                 .and_then(|environ| {
                     self.application.bind(py).call1((environ, &start_response))
                 });
@@ -188,7 +190,7 @@ impl WSGIServer {
             start_response.borrow_mut().close()
         })
     }
-    // ANCHOR_END: handle_one_request
+    // ANCHOR_END: run_application
 
     // ANCHOR: get_environ
     /// The environ of PEP 3333 for one request (see environ.rs).

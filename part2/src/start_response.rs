@@ -12,7 +12,7 @@ use pyo3::exceptions::{PyException, PyOSError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
-use crate::response::{Response, SendError};
+use crate::response::{Response, SendError, Sink};
 
 // ANCHOR: wsgi_error
 // The error for an app that breaks the rules of PEP 3333 (a str body, a
@@ -213,12 +213,11 @@ impl StartResponse {
         self.response.fail(message);
     }
 
-    /// Ends the response, and tells whether the connection may carry
-    /// another request. The app may keep this object alive (in a
-    /// traceback, say), but not the socket: its handle is dropped here.
-    pub fn close(&mut self) -> bool {
-        self.response.close();
-        self.response.may_continue()
+    /// Ends the response: tells whether the connection may carry another
+    /// request, and hands back the sink. The app may keep this object alive
+    /// (in a traceback, say), but not the socket or the bytes.
+    pub fn close(&mut self) -> (bool, Option<Sink>) {
+        (self.response.may_continue(), self.response.close())
     }
 }
 // ANCHOR_END: send
