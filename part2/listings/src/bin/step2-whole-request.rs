@@ -7,14 +7,14 @@
 //! `cargo run -p part2-listings --bin step2-whole-request -- wsgiapp:app`.
 
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 
 use clap::Parser;
+use part1::cli::bind_and_listen;
 use part2::cli::ServeArgs;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use socket2::{Domain, Socket, Type};
 
 /// Part 2's WSGI server, as the build-along grows it.
 #[derive(Parser)]
@@ -45,9 +45,11 @@ fn make_server(args: &ServeArgs) -> Result<WSGIServer, String> {
     part2::start_python()?;
     let application =
         Python::attach(|py| part2::load_application(py, &args.app))?;
-    let listen_socket = listen(&args.host, args.port).map_err(|err| {
-        format!("cannot listen on {}:{}: {err}", args.host, args.port)
-    })?;
+    let (host, port) = (&args.address.host, args.address.port);
+    // The socket, SO_REUSEADDR, bind and listen of the article's
+    // WSGIServer.__init__: part 1's, as part 2 itself uses them.
+    let listen_socket = bind_and_listen(host, port, REQUEST_QUEUE_SIZE)
+        .map_err(|err| format!("cannot listen on {host}:{port}: {err}"))?;
     let server_port = listen_socket
         .local_addr()
         .map_err(|err| format!("no local address: {err}"))?
@@ -55,24 +57,11 @@ fn make_server(args: &ServeArgs) -> Result<WSGIServer, String> {
     Ok(WSGIServer {
         listen_socket,
         // ORIGINAL: socket.getfqdn(host); the host we were given will do.
-        server_name: args.host.clone(),
+        server_name: host.clone(),
         server_port,
         application,
         verbose: !args.quiet,
     })
-}
-
-fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
-    let address = (host, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "no address"))?;
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
-    // Allow to reuse the same address
-    socket.set_reuse_address(true)?;
-    socket.bind(&address.into())?;
-    socket.listen(REQUEST_QUEUE_SIZE)?;
-    Ok(socket.into())
 }
 
 struct WSGIServer {
