@@ -172,6 +172,20 @@ fn check_all() -> ExitCode {
                     .find(|line| line.starts_with("error"))
                     .map(|line| format!("  ({line})"))
                     .unwrap_or_default(),
+                // The kit's message says what failed, say `exercise
+                // printed no first line; it said:`, then the server's
+                // output, whose last line is its own reason.
+                Status::Broken(why) => {
+                    let mut lines =
+                        why.lines().filter(|l| !l.trim().is_empty());
+                    let first = lines.next().unwrap_or_default();
+                    match lines.next_back() {
+                        Some(last) => {
+                            format!("  ({first} ... {})", last.trim())
+                        }
+                        None => format!("  ({first})"),
+                    }
+                }
                 _ => String::new(),
             };
             let index = match status {
@@ -218,15 +232,17 @@ fn status(exercise: &Exercise, build: Build) -> Status {
         .args(["--bin", &exercise.starter])
         .arg("--manifest-path")
         .arg(workspace_root().join("Cargo.toml"));
-    if let Build::Quiet = build {
-        command.stdout(Stdio::null()).stderr(Stdio::piped());
-    }
-    match command.output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => {
+    // `output` keeps cargo's messages; `status` lets them through.
+    let built = match build {
+        Build::Quiet => command.stdin(Stdio::null()).output().map(|out| {
             let why = String::from_utf8_lossy(&out.stderr).into_owned();
-            return Status::DoesNotCompile(why);
-        }
+            (out.status, why)
+        }),
+        Build::Loud => command.status().map(|status| (status, String::new())),
+    };
+    match built {
+        Ok((status, _)) if status.success() => {}
+        Ok((_, why)) => return Status::DoesNotCompile(why),
         Err(err) => return Status::Broken(format!("cannot run cargo: {err}")),
     }
     // The kit's build is up to date now: it only finds the binary.
