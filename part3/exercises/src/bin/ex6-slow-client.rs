@@ -1,4 +1,4 @@
-//! Part 3, exercise 4: a deadline for the whole head, so that a client that
+//! Part 3, exercise 6: a deadline for the whole head, so that a client that
 //! trickles its request can't hold an iterative server.
 //!
 //! A copy of step 3a (`part3/src/bin/webserver3a.rs`, which ports
@@ -7,8 +7,8 @@
 //! `read_request`, for you to change where it says TODO. The book's page
 //! "Part 3: Exercises" gives the task, a hint and the expected reply. Run
 //! it with
-//! `cargo run -p part3-exercises --bin ex4-slow-client -- --deadline 2`,
-//! check it with `cargo exercises check part3-ex4-slow-client`.
+//! `cargo run -p part3-exercises --bin ex6-slow-client -- --deadline 2`,
+//! check it with `cargo exercises check part3-ex6-slow-client`.
 
 use std::io::{self, BufRead, BufReader, ErrorKind, Read};
 use std::net::TcpStream;
@@ -20,7 +20,7 @@ use clap::Parser;
 use part1::cli::ListenArgs;
 use part1::http::{refuse, send_response};
 
-/// Part 3, exercise 4: an iterative server with a deadline for each head.
+/// Part 3, exercise 6: an iterative server with a deadline for each head.
 #[derive(Parser)]
 struct Args {
     /// `--host` and `--port`, as in part 1

@@ -1,11 +1,11 @@
-//! Part 3, exercise 4, a reference solution: a deadline for the whole
+//! Part 3, exercise 6, a reference solution: a deadline for the whole
 //! head, so that a client that trickles its request can't hold an
 //! iterative server.
 //!
-//! The starter `part3/exercises/src/bin/ex4-slow-client.rs`, done; the
+//! The starter `part3/exercises/src/bin/ex6-slow-client.rs`, done; the
 //! lines between the ANCHOR comments are what changed. Try the exercise
 //! before you read this. Run it with
-//! `cargo run -p part3-exercises --bin ex4-slow-client-solution`.
+//! `cargo run -p part3-exercises --bin ex6-slow-client-solution`.
 
 use std::io::{self, BufRead, BufReader, ErrorKind, Read};
 use std::net::TcpStream;
@@ -17,7 +17,7 @@ use clap::Parser;
 use part1::cli::ListenArgs;
 use part1::http::{linger, refuse, send_response};
 
-/// Part 3, exercise 4: an iterative server with a deadline for each head.
+/// Part 3, exercise 6: an iterative server with a deadline for each head.
 #[derive(Parser)]
 struct Args {
     /// `--host` and `--port`, as in part 1
