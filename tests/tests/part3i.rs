@@ -587,3 +587,20 @@ fn cpu_ticks(pid: u32) -> u64 {
     fields[11].parse::<u64>().expect("utime")
         + fields[12].parse::<u64>().expect("stime")
 }
+
+/// SIGTERM while a kept connection waits for its next request: the worker
+/// closes it at once (not after the 2 s keep-alive timeout) and exits.
+#[test]
+fn sigterm_closes_an_idle_kept_connection_at_once() {
+    let mut server = example("wsgiapp:app", &["--workers", "1"]);
+    let _ = workers(&server, 1);
+    let mut kept = server.connect();
+    let keep = b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    assert!(!ask(&mut kept, keep).contains("Connection:"));
+    let started = Instant::now();
+    server.signal(libc::SIGTERM);
+    assert!(closed_within(&mut kept, Duration::from_secs(5)));
+    assert!(server.wait_exit(Duration::from_secs(5)).is_some());
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+}
