@@ -3,170 +3,73 @@
 //! Ports `part1/webserver1.py` of Ruslan Spivak's "Let's Build A Web Server"
 //! (https://github.com/rspivak/lsbaws). Run it with `cargo run -p part1`,
 //! then try `curl -v http://127.0.0.1:8888/hello`.
+//!
+//! This file is the article's loop; the plumbing it calls (the listening
+//! socket, reading a request, writing a reply) is this package's library,
+//! `src/cli.rs` and `src/http.rs`, which part 3's steps use too.
 
-use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+// ANCHOR: use
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
 
 use clap::Parser;
-use socket2::{Domain, Socket, Type};
+use part1::cli::ListenArgs;
+use part1::http::{READ_TIMEOUT, linger, read_request, refuse, send_response};
+// ANCHOR_END: use
 
 // ANCHOR: args
 /// Part 1 of Let's Build A Web Server: a raw-socket HTTP server.
 #[derive(Parser)]
 struct Args {
-    /// Address to listen on (`0.0.0.0` listens on every interface)
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on (0 picks a free one)
-    #[arg(long, default_value_t = 8888)]
-    port: u16,
+    /// `--host` and `--port`
+    #[command(flatten)]
+    address: ListenArgs,
 }
+
+/// The article's backlog: the kernel queues at most one waiting client.
+const REQUEST_QUEUE_SIZE: i32 = 1;
 // ANCHOR_END: args
 
 // ANCHOR: main
 fn main() -> ExitCode {
     // ANCHOR: startup
     let args = Args::parse();
-    let listen_socket = match listen(&args.host, args.port) {
+    let listen_socket = match args.address.listen("part1", REQUEST_QUEUE_SIZE) {
         Ok(socket) => socket,
-        Err(err) => {
-            eprintln!(
-                "part1: cannot listen on {}:{}: {err}",
-                args.host, args.port
-            );
-            return ExitCode::from(2);
-        }
+        Err(exit_code) => return exit_code,
     };
-    let port = listen_socket.local_addr().map_or(args.port, |a| a.port());
-    println!("Serving HTTP on port {port} ...");
     // ANCHOR_END: startup
 
     // ANCHOR: accept
     for client_connection in listen_socket.incoming() {
         // A failed accept (say, the client gave up) ends only that client.
-        let Ok(mut client_connection) = client_connection else {
+        let Ok(client_connection) = client_connection else {
             continue;
         };
         // ANCHOR_END: accept
         // ANCHOR: respond
-        let (status, body) = match read_request(&client_connection) {
+        match read_request(&client_connection, READ_TIMEOUT) {
             Ok(request) => {
                 print!("{request}");
-                ("200 OK", "Hello, World!")
+                // The client may have gone already; the next one still
+                // gets served.
+                let _ = send_response(
+                    &client_connection,
+                    "200 OK",
+                    "Hello, World!",
+                );
+                // A body, if the request had one, is still unread.
+                linger(&client_connection);
             }
             Err(err) => {
                 eprintln!("part1: bad request: {err}");
-                match err.kind() {
-                    ErrorKind::FileTooLarge => {
-                        ("431 Request Header Fields Too Large", "Too large\n")
-                    }
-                    ErrorKind::InvalidData => {
-                        ("400 Bad Request", "Bad request\n")
-                    }
-                    // The client hung up or went quiet: nobody to answer.
-                    _ => continue,
-                }
+                refuse(&client_connection, &err);
             }
-        };
+        }
         // ANCHOR_END: respond
-        // ANCHOR: reply_and_close
-        // The client may have gone already; the next one still gets served.
-        let _ = send_response(&mut client_connection, status, body);
-        // Closing a socket that still holds unread bytes (a body, the rest of
-        // an oversized head) makes the kernel reset the connection, and the
-        // client may lose our reply: say we are done, then read them away.
-        let _ = client_connection.shutdown(Shutdown::Write);
-        let _ = io::copy(&mut client_connection.take(LINGER), &mut io::sink());
+        // ANCHOR: close
+        drop(client_connection); // close
     }
-    // ANCHOR_END: reply_and_close
+    // ANCHOR_END: close
     ExitCode::SUCCESS
 }
 // ANCHOR_END: main
-
-// ANCHOR: listen
-fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
-    let address = (host, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "no address"))?;
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
-    // Lets a restarted server take the port at once, while connections
-    // from its previous run still linger in TIME_WAIT.
-    socket.set_reuse_address(true)?;
-    socket.bind(&address.into())?;
-    // The article's backlog: the kernel queues at most one waiting client.
-    socket.listen(1)?;
-    Ok(socket.into())
-}
-// ANCHOR_END: listen
-
-// ANCHOR: read_request
-// ANCHOR: limits
-/// The most a request head may take; bigger ones get a 431.
-const MAX_HEAD: u64 = 8 * 1024;
-/// The most we read away before closing, so a client can't keep us busy.
-const LINGER: u64 = 64 * 1024;
-
-// ANCHOR_END: limits
-// ANCHOR: read_head
-/// Reads the request line and the headers, up to the blank line.
-// ORIGINAL: `recv(1024)` returns whatever has arrived so far, at most 1024
-// bytes: a longer request is cut short and a slow one is read half-way.
-fn read_request(client_connection: &TcpStream) -> io::Result<String> {
-    // A client that connects and sends nothing must not hold us forever.
-    client_connection.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(client_connection.take(MAX_HEAD));
-    let mut request = String::new();
-    loop {
-        // Appends one line, `\r\n` included; fails on bytes that are not
-        // UTF-8 (ErrorKind::InvalidData).
-        let read = reader.read_line(&mut request)?;
-        if request.len() as u64 >= MAX_HEAD {
-            return Err(io::Error::new(
-                ErrorKind::FileTooLarge,
-                "head too big",
-            ));
-        }
-        if read == 0 {
-            return Err(io::Error::new(ErrorKind::UnexpectedEof, "cut short"));
-        }
-        if request.ends_with("\n\r\n") || request.ends_with("\n\n") {
-            break;
-        }
-    }
-    // ANCHOR_END: read_head
-    // ANCHOR: request_line
-    // The request line must read `METHOD /target HTTP/1.x`.
-    let request_line: Vec<&str> = request.split_whitespace().take(3).collect();
-    match request_line[..] {
-        [_, _, version] if version.starts_with("HTTP/1.") => Ok(request),
-        _ => Err(io::Error::new(ErrorKind::InvalidData, "bad request line")),
-    }
-}
-// ANCHOR_END: request_line
-// ANCHOR_END: read_request
-
-// ANCHOR: send_response
-// ORIGINAL: the article sends bare `\n` line ends and no Content-Length.
-// HTTP/1.1 wants `\r\n`, a Date, and a length the client can trust.
-fn send_response(
-    client_connection: &mut TcpStream,
-    status: &str,
-    body: &str,
-) -> io::Result<()> {
-    let http_response = format!(
-        "HTTP/1.1 {status}\r\n\
-         Date: {date}\r\n\
-         Content-Type: text/plain; charset=utf-8\r\n\
-         Content-Length: {length}\r\n\
-         Connection: close\r\n\
-         \r\n\
-         {body}",
-        date = httpdate::fmt_http_date(SystemTime::now()),
-        length = body.len(),
-    );
-    client_connection.write_all(http_response.as_bytes())
-}
-// ANCHOR_END: send_response

@@ -5,15 +5,31 @@
 //! can reuse it; the `part2` binary (src/main.rs) only reads the command
 //! line and starts it.
 //!
+//! - [`cli`]: the command line every WSGI server shares;
 //! - [`python`]: start the interpreter, import `module:callable`;
 //! - [`server`]: make_server, serve_forever, handle_one_request,
-//!   parse_request, get_environ, finish_response;
-//! - [`start_response`]: the `start_response` and `write` callables.
+//!   get_environ, finish_response: the article's methods;
+//!
+//! and below the server, each owning one thing, none importing upward:
+//! - [`connection`]: a client's socket, its unread bytes, the deadlines;
+//!   reads whole requests;
+//! - [`request`]: parses and checks a request's head (no I/O, no Python);
+//! - [`body`]: reads a body, Content-Length or chunked (no I/O, no Python);
+//! - [`environ`]: the environ dict of PEP 3333;
+//! - [`start_response`]: the `start_response` and `write` callables;
+//! - [`response`]: frames and writes a response (no Python).
 
+pub mod body;
+pub mod cli;
+pub mod connection;
+pub mod environ;
 pub mod python;
+pub mod request;
+pub mod response;
 pub mod server;
 pub mod start_response;
 
+pub use connection::Connection;
 pub use python::{load_application, start_python};
 pub use server::{WSGIServer, make_server};
 

@@ -41,6 +41,19 @@ def read_input(environ, start_response):
     return [repr(got).encode() + b"\n"]
 
 
+def echo_body(environ, start_response):
+    """What the app is told about the body, then the body (or, when it is
+    long, its length): for the tests of chunked bodies and of limits."""
+    body = environ["wsgi.input"].read()
+    shown = repr(body) if len(body) <= 200 else f"of {len(body)} bytes"
+    lines = [f"{key} {environ.get(key)!r}" for key in
+             ("CONTENT_LENGTH", "wsgi.input_terminated",
+              "HTTP_TRANSFER_ENCODING")]
+    lines.append(f"body {shown}")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return ["\n".join(lines).encode() + b"\n"]
+
+
 def echo_form(environ, start_response):
     """Parses an urlencoded form (POST body, or the query string on GET)."""
     if environ["REQUEST_METHOD"] == "POST":

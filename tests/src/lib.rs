@@ -10,7 +10,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -18,6 +18,10 @@ use std::{env, thread};
 
 /// How long a test waits for a server to start or to answer before failing.
 pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// What curl sends for `curl http://localhost:8888/hello`.
+pub const GET_HELLO: &[u8] = b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\
+    User-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
 
 /// The repository root: servers run from here, as the README's commands do.
 pub fn workspace_root() -> PathBuf {
@@ -134,9 +138,19 @@ impl Server {
         name: &str,
         args: &[&str],
     ) -> Server {
-        let app = format!("testapps:{name}");
+        Self::start_test_module(package, bin, &format!("testapps:{name}"), args)
+    }
+
+    /// As [`Server::start_testapp`], for any `module:callable` of
+    /// `tests/apps` (`flask_echo:app`...).
+    pub fn start_test_module(
+        package: &str,
+        bin: &str,
+        app: &str,
+        args: &[&str],
+    ) -> Server {
         let mut all = args.to_vec();
-        all.push(&app);
+        all.push(app);
         let venv = venv();
         Server::start_in(
             &workspace_root().join("tests/apps"),
@@ -423,6 +437,12 @@ pub fn payload(reply: &[u8]) -> Vec<u8> {
     joined
 }
 
+/// The status line of a reply, without its CRLF (`HTTP/1.1 200 OK`).
+pub fn status_line(reply: &[u8]) -> String {
+    let end = find(reply, b"\r\n").unwrap_or(reply.len());
+    String::from_utf8_lossy(&reply[..end]).into_owned()
+}
+
 /// The body of a reply: what follows the blank line after the head.
 pub fn body(reply: &[u8]) -> &[u8] {
     find(reply, b"\r\n\r\n").map_or(&[][..], |i| &reply[i + 4..])
@@ -461,10 +481,13 @@ pub fn venv() -> PathBuf {
 /// under CI it fails instead, so a missing framework can't pass unnoticed.
 pub fn python_has(module: &str) -> bool {
     let python = venv().join("bin/python");
-    let found = Command::new(&python)
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|out| out.status.success());
+    let found = python.exists()
+        && output_within(
+            Command::new(&python).args(["-c", &format!("import {module}")]),
+            PATIENCE,
+        )
+        .status
+        .success();
     if !found {
         assert!(
             !in_ci(),
@@ -476,13 +499,52 @@ pub fn python_has(module: &str) -> bool {
     found
 }
 
+/// Runs `command` to its end, as `Command::output` does, but kills it and
+/// panics if it is still running after `timeout`: a program that should
+/// exit and serves forever instead must fail the test, not hang it.
+pub fn output_within(command: &mut Command, timeout: Duration) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let read_all = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().expect("piped")));
+    let stderr = read_all(Box::new(child.stderr.take().expect("piped")));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} still ran after {timeout:?}: killed");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
 /// Runs `program` with `args` and returns its stdout; panics on failure.
 pub fn run_tool(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(workspace_root())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let output = output_within(
+        Command::new(program)
+            .args(args)
+            .current_dir(workspace_root()),
+        PATIENCE,
+    );
     assert!(
         output.status.success(),
         "{program} {args:?} failed: {}\n{}",
@@ -575,12 +637,13 @@ pub fn client3(
     clients: usize,
     conns: usize,
 ) -> (usize, usize) {
-    let out = Command::new(binary("part3", "client3"))
-        .args(["--port", &server.port.to_string()])
-        .args(["--max-clients", &clients.to_string()])
-        .args(["--max-conns", &conns.to_string()])
-        .output()
-        .expect("run client3");
+    let out = output_within(
+        Command::new(binary("part3", "client3"))
+            .args(["--port", &server.port.to_string()])
+            .args(["--max-clients", &clients.to_string()])
+            .args(["--max-conns", &conns.to_string()]),
+        PATIENCE,
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let summary = stdout.lines().last().unwrap_or_default();
     // `client3: 100 connections: 100 succeeded, 0 failed`

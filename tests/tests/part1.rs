@@ -3,7 +3,9 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use wire_tests::{Server, assert_wire, body, run_tool};
+use wire_tests::{
+    PATIENCE, Server, assert_wire, body, output_within, run_tool,
+};
 
 // ANCHOR: part1
 fn part1() -> Server {
@@ -121,10 +123,11 @@ fn a_silent_client_does_not_block_the_next_one() {
 fn a_busy_port_is_one_line_and_exit_code_2() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind a port");
     let port = taken.local_addr().expect("address").port().to_string();
-    let out = std::process::Command::new(wire_tests::binary("part1", "part1"))
-        .args(["--port", &port])
-        .output()
-        .expect("run part1");
+    let out = output_within(
+        std::process::Command::new(wire_tests::binary("part1", "part1"))
+            .args(["--port", &port]),
+        PATIENCE,
+    );
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

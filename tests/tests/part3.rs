@@ -11,8 +11,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use wire_tests::{
-    Server, assert_wire, binary, body, client3, fds_settle_at, open_fds,
-    read_response, zombie_children, zombies_once_children_exit,
+    PATIENCE, Server, assert_wire, binary, body, client3, fds_settle_at,
+    open_fds, output_within, read_response, zombie_children,
+    zombies_once_children_exit,
 };
 
 /// The request client3 sends.
@@ -351,11 +352,12 @@ fn client3_counts_connections_that_fail() {
         let taken = TcpListener::bind("127.0.0.1:0").expect("bind a port");
         taken.local_addr().expect("address").port()
     };
-    let out = Command::new(binary("part3", "client3"))
-        .args(["--port", &port.to_string(), "--max-clients", "2"])
-        .args(["--max-conns", "3"])
-        .output()
-        .expect("run client3");
+    let out = output_within(
+        Command::new(binary("part3", "client3"))
+            .args(["--port", &port.to_string(), "--max-clients", "2"])
+            .args(["--max-conns", "3"]),
+        PATIENCE,
+    );
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -372,10 +374,10 @@ fn a_busy_port_is_one_line_and_exit_code_2() {
     let port = taken.local_addr().expect("address").port().to_string();
     for step in STEPS {
         let bin = format!("webserver{step}");
-        let out = Command::new(binary("part3", &bin))
-            .args(["--port", &port])
-            .output()
-            .expect("run the server");
+        let out = output_within(
+            Command::new(binary("part3", &bin)).args(["--port", &port]),
+            PATIENCE,
+        );
         assert_eq!(out.status.code(), Some(2), "{bin}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(stderr.lines().count(), 1, "{bin}: {stderr}");

@@ -10,12 +10,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use wire_tests::{
-    Server, assert_wire, binary, body, client3, fds_settle_at, payload,
-    python_has, workspace_root, zombies_once_children_exit,
+    GET_HELLO, PATIENCE, Server, assert_wire, binary, body, client3,
+    fds_settle_at, output_within, payload, python_has, workspace_root,
+    zombies_once_children_exit,
 };
-
-const GET_HELLO: &[u8] = b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\
-    User-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
 
 /// webserver3h serving an example app from the repository root.
 fn example(app: &str, args: &[&str]) -> Server {
@@ -196,11 +194,12 @@ fn bad_app_and_busy_port_are_one_line_and_exit_code_2() {
         (&["--port", &port, "wsgiapp:app"], "in use"),
     ];
     for (args, want) in cases {
-        let out = Command::new(binary("part3", "webserver3h"))
-            .args(args)
-            .current_dir(workspace_root())
-            .output()
-            .expect("run webserver3h");
+        let out = output_within(
+            Command::new(binary("part3", "webserver3h"))
+                .args(args)
+                .current_dir(workspace_root()),
+            PATIENCE,
+        );
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");

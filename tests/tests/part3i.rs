@@ -10,12 +10,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use wire_tests::{
-    Server, assert_wire, body, children, client3, payload, python_has,
-    zombie_children,
+    GET_HELLO, Server, assert_wire, body, children, client3, payload,
+    python_has, zombie_children,
 };
-
-const GET_HELLO: &[u8] = b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\
-    User-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
 
 fn example(app: &str, args: &[&str]) -> Server {
     let mut all = vec![app];

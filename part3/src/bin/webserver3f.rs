@@ -6,14 +6,18 @@
 //! Run it with `cargo run -p part3 --bin webserver3f`, then run
 //! `cargo run -p part3 --bin client3 -- --max-clients 10 --max-conns 10`
 //! and `ps -A -o pid,ppid,stat,command`: some children are `<defunct>`.
+//!
+//! Listening, reading a request and answering it are part 1's library
+//! (`part1/src/cli.rs`, `part1/src/http.rs`): this file is the lesson.
 
+// ANCHOR: use
 use std::ffi::c_int;
-use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::io::Write;
+use std::net::TcpStream;
 use std::os::unix::process::parent_id;
 use std::process::{self, ExitCode};
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use clap::Parser;
 use nix::errno::Errno;
@@ -23,18 +27,17 @@ use nix::sys::signal::{
 };
 use nix::sys::wait::{WaitStatus, wait};
 use nix::unistd::{ForkResult, Pid, fork};
-use socket2::{Domain, Socket, Type};
+use part1::cli::ListenArgs;
+use part1::http::{READ_TIMEOUT, read_request, refuse, send_response};
+// ANCHOR_END: use
 
 // ANCHOR: args
 /// Step 3f of Let's Build A Web Server: a reaper that misses signals.
 #[derive(Parser)]
 struct Args {
-    /// Address to listen on (`0.0.0.0` listens on every interface)
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on (0 picks a free one)
-    #[arg(long, default_value_t = 8888)]
-    port: u16,
+    /// `--host` and `--port`, as in part 1
+    #[command(flatten)]
+    address: ListenArgs,
 }
 // ANCHOR_END: args
 
@@ -91,9 +94,12 @@ fn say_terminated(pid: Pid, status: i32) {
 
 // ANCHOR: handle_request
 fn handle_request(client_connection: &TcpStream) {
-    let request = match read_request(client_connection) {
+    let request = match read_request(client_connection, READ_TIMEOUT) {
         Ok(request) => request,
-        Err(err) => return refuse(client_connection, &err),
+        Err(err) => {
+            eprintln!("{}: bad request: {err}", env!("CARGO_BIN_NAME"));
+            return refuse(client_connection, &err);
+        }
     };
     println!("Child PID: {}. Parent PID {}", process::id(), parent_id());
     print!("{request}");
@@ -104,20 +110,13 @@ fn handle_request(client_connection: &TcpStream) {
 
 // ANCHOR: serve_forever
 fn serve_forever(args: &Args) -> ExitCode {
-    let listen_socket = match listen(&args.host, args.port) {
+    let listen_socket = match args
+        .address
+        .listen(env!("CARGO_BIN_NAME"), REQUEST_QUEUE_SIZE)
+    {
         Ok(socket) => socket,
-        Err(err) => {
-            eprintln!(
-                "{}: cannot listen on {}:{}: {err}",
-                env!("CARGO_BIN_NAME"),
-                args.host,
-                args.port
-            );
-            return ExitCode::from(2);
-        }
+        Err(exit_code) => return exit_code,
     };
-    let port = listen_socket.local_addr().map_or(args.port, |a| a.port());
-    println!("Serving HTTP on port {port} ...");
     println!("Parent PID (PPID): {}\n", process::id());
 
     // ANCHOR: install_grim_reaper
@@ -181,105 +180,3 @@ fn serve_forever(args: &Args) -> ExitCode {
     }
 }
 // ANCHOR_END: serve_forever
-
-// ANCHOR: listen
-fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
-    let address = (host, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "no address"))?;
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
-    // Lets a restarted server take the port at once, while connections
-    // from its previous run still linger in TIME_WAIT.
-    socket.set_reuse_address(true)?;
-    socket.bind(&address.into())?;
-    socket.listen(REQUEST_QUEUE_SIZE)?;
-    Ok(socket.into())
-}
-// ANCHOR_END: listen
-
-/// The most a request head may take; bigger ones get a 431.
-const MAX_HEAD: u64 = 8 * 1024;
-/// The most we read away before closing, so a client can't keep us busy.
-const LINGER: u64 = 64 * 1024;
-
-// ANCHOR: read_request
-/// Reads the request line and the headers, up to the blank line.
-// ORIGINAL: `recv(1024)` returns whatever has arrived so far, at most 1024
-// bytes: a longer request is cut short and a slow one is read half-way.
-// SIMPLIFICATION: a request body is left unread; closing a socket with
-// unread bytes resets the connection. A GET has no body; part 2 reads it.
-fn read_request(client_connection: &TcpStream) -> io::Result<String> {
-    // A client that connects and sends nothing must not hold us forever.
-    client_connection.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(client_connection.take(MAX_HEAD));
-    let mut request = String::new();
-    loop {
-        // Appends one line, `\r\n` included; fails on bytes that are not
-        // UTF-8 (ErrorKind::InvalidData).
-        let read = reader.read_line(&mut request)?;
-        if request.len() as u64 >= MAX_HEAD {
-            return Err(io::Error::new(
-                ErrorKind::FileTooLarge,
-                "head too big",
-            ));
-        }
-        if read == 0 {
-            return Err(io::Error::new(ErrorKind::UnexpectedEof, "cut short"));
-        }
-        if request.ends_with("\n\r\n") || request.ends_with("\n\n") {
-            break;
-        }
-    }
-    // The request line must read `METHOD /target HTTP/1.x`.
-    let request_line: Vec<&str> = request.split_whitespace().take(3).collect();
-    match request_line[..] {
-        [_, _, version] if version.starts_with("HTTP/1.") => Ok(request),
-        _ => Err(io::Error::new(ErrorKind::InvalidData, "bad request line")),
-    }
-}
-// ANCHOR_END: read_request
-
-// ANCHOR: refuse
-/// Answers a request we could not read with a 4xx, then closes gently.
-fn refuse(client_connection: &TcpStream, err: &io::Error) {
-    eprintln!("{}: bad request: {err}", env!("CARGO_BIN_NAME"));
-    let (status, body) = match err.kind() {
-        ErrorKind::FileTooLarge => {
-            ("431 Request Header Fields Too Large", "Too large\n")
-        }
-        ErrorKind::InvalidData => ("400 Bad Request", "Bad request\n"),
-        // The client hung up or went quiet: nobody to answer.
-        _ => return,
-    };
-    let _ = send_response(client_connection, status, body);
-    // The rest of a bad request is still unread, and closing a socket
-    // that holds unread bytes resets the connection: the client may lose
-    // our reply. Say we are done, then read them away.
-    let _ = client_connection.shutdown(Shutdown::Write);
-    let _ = io::copy(&mut client_connection.take(LINGER), &mut io::sink());
-}
-// ANCHOR_END: refuse
-
-// ANCHOR: send_response
-// ORIGINAL: the article sends bare `\n` line ends and no Content-Length.
-// HTTP/1.1 wants `\r\n`, a Date, and a length the client can trust.
-fn send_response(
-    mut client_connection: &TcpStream,
-    status: &str,
-    body: &str,
-) -> io::Result<()> {
-    let http_response = format!(
-        "HTTP/1.1 {status}\r\n\
-         Date: {date}\r\n\
-         Content-Type: text/plain; charset=utf-8\r\n\
-         Content-Length: {length}\r\n\
-         Connection: close\r\n\
-         \r\n\
-         {body}",
-        date = httpdate::fmt_http_date(SystemTime::now()),
-        length = body.len(),
-    );
-    client_connection.write_all(http_response.as_bytes())
-}
-// ANCHOR_END: send_response

@@ -23,24 +23,17 @@ use nix::sys::signal::{
 };
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use part2::WSGIServer;
+use part2::cli::ServeArgs;
+use part2::{Connection, WSGIServer};
 use pyo3::prelude::*;
 
 // ANCHOR: args
 /// Step 3h of Let's Build A Web Server: a forking WSGI server.
 #[derive(Parser)]
 struct Args {
-    /// The WSGI application, as module:callable (e.g. flaskapp:app)
-    app: String,
-    /// Address to listen on (`0.0.0.0` listens on every interface)
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on (0 picks a free one)
-    #[arg(long, default_value_t = 8888)]
-    port: u16,
-    /// Don't print each request and response
-    #[arg(long, short)]
-    quiet: bool,
+    /// module:callable, --host, --port, --quiet
+    #[command(flatten)]
+    serve: ServeArgs,
     /// Stop accepting while this many children are alive (clients wait in
     /// the backlog); without it, as in the article, there is no bound
     #[arg(long)]
@@ -98,20 +91,11 @@ fn say_terminated(pid: Pid, status: i32) {
 // ANCHOR: main
 fn main() -> ExitCode {
     let args = Args::parse();
-    let httpd = part2::make_server_for(
-        &args.app,
-        &args.host,
-        args.port,
-        REQUEST_QUEUE_SIZE,
-    );
-    let mut httpd = match httpd {
-        Ok(httpd) => httpd,
-        Err(message) => {
-            eprintln!("webserver3h: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    httpd.verbose = !args.quiet;
+    let mut httpd =
+        match args.serve.make_server("webserver3h", REQUEST_QUEUE_SIZE) {
+            Ok(httpd) => httpd,
+            Err(exit_code) => return exit_code,
+        };
     // Each request is served by a process of its own: tell the app.
     httpd.multiprocess = true;
     println!("WSGIServer: Serving HTTP on port {} ...", httpd.server_port);
@@ -172,7 +156,9 @@ fn serve_forever(
                 // again, and exits below without dropping it.
                 unsafe { libc::close(listen_fd) }; // close child copy
                 // Handle one request and close the client connection.
-                httpd.handle_one_request(client_connection);
+                let mut connection = Connection::new(client_connection);
+                httpd.handle_one_request(&mut connection, false);
+                connection.close();
                 flush_python_output();
                 process::exit(0); // child exits here
             }

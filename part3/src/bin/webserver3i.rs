@@ -17,7 +17,8 @@ use clap::Parser;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::unistd::Pid;
-use part2::WSGIServer;
+use part2::cli::ServeArgs;
+use part2::{Connection, WSGIServer};
 use part3::arbiter::{self, ArbiterArgs, Worker};
 use pyo3::prelude::*;
 
@@ -25,17 +26,9 @@ use pyo3::prelude::*;
 /// Step 3i of Let's Build A Web Server: a pre-fork WSGI server.
 #[derive(Parser)]
 struct Args {
-    /// The WSGI application, as module:callable (e.g. flaskapp:app)
-    app: String,
-    /// Address to listen on (`0.0.0.0` listens on every interface)
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on (0 picks a free one)
-    #[arg(long, default_value_t = 8888)]
-    port: u16,
-    /// Don't print each request and response
-    #[arg(long, short)]
-    quiet: bool,
+    /// module:callable, --host, --port, --quiet
+    #[command(flatten)]
+    serve: ServeArgs,
     /// --workers, --timeout, --graceful-timeout, --max-requests...
     #[command(flatten)]
     arbiter: ArbiterArgs,
@@ -56,20 +49,11 @@ const OUT_OF_DESCRIPTORS_PAUSE: Duration = Duration::from_secs(1);
 // ANCHOR: main
 fn main() -> ExitCode {
     let args = Args::parse();
-    let httpd = part2::make_server_for(
-        &args.app,
-        &args.host,
-        args.port,
-        REQUEST_QUEUE_SIZE,
-    );
-    let mut httpd = match httpd {
-        Ok(httpd) => httpd,
-        Err(message) => {
-            eprintln!("webserver3i: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    httpd.verbose = !args.quiet;
+    let mut httpd =
+        match args.serve.make_server("webserver3i", REQUEST_QUEUE_SIZE) {
+            Ok(httpd) => httpd,
+            Err(exit_code) => return exit_code,
+        };
     httpd.multiprocess = true;
     println!("WSGIServer: Serving HTTP on port {} ...", httpd.server_port);
     // Load everything the app loads lazily now, before the fork: every
@@ -171,10 +155,9 @@ fn out_of_descriptors(err: &std::io::Error) -> bool {
 fn handle_connection(
     httpd: &WSGIServer,
     worker: &mut Worker,
-    mut client_connection: TcpStream,
+    client_connection: TcpStream,
 ) {
-    // What the client sent past its last request: the start of the next.
-    let mut received = Vec::new();
+    let mut connection = Connection::new(client_connection);
     loop {
         // Offer to keep the connection only if nobody waits in the queue,
         // and this worker will serve another request.
@@ -182,16 +165,16 @@ fn handle_connection(
         let keep_alive = worker.may_keep_alive()
             && !readable(&[listener], Duration::ZERO)[0];
         worker.start_request();
-        let kept =
-            httpd.handle_request(client_connection, &mut received, keep_alive);
+        let kept = httpd.handle_one_request(&mut connection, keep_alive);
         worker.finish_request();
-        let Some(kept) = kept else { return }; // closed
-        client_connection = kept;
-        if !received.is_empty() {
+        if !kept {
+            break;
+        }
+        if connection.has_buffered_bytes() {
             continue; // the next request is here already
         }
         // Wait for the client's next request; give up after a while.
-        let fds = [client_connection.as_fd(), listener, worker.stop_fd()];
+        let fds = [connection.socket().as_fd(), listener, worker.stop_fd()];
         let ready = readable(&fds, KEEP_ALIVE_TIMEOUT);
         let (request, newcomer, stop) = (ready[0], ready[1], ready[2]);
         // A new client came first, or the word to stop: give way, but not
@@ -200,9 +183,10 @@ fn handle_connection(
         let next_request =
             request || ((newcomer || stop) && readable(&fds[..1], GRACE)[0]);
         if !next_request {
-            return;
+            break;
         }
     }
+    connection.close();
 }
 
 /// Waits until one of `fds` can be read, at most `timeout`, and tells

@@ -1,7 +1,8 @@
 //! Part 1, exercise 2: answer `404 Not Found` for pages that don't exist.
 //!
-//! A copy of part 1's server (`part1/src/main.rs`, which ports
-//! `part1/webserver1.py` of https://github.com/rspivak/lsbaws), for you to
+//! Part 1's server (`part1/src/main.rs` and its library, `part1/src/cli.rs`
+//! and `part1/src/http.rs`, which port `part1/webserver1.py` of
+//! https://github.com/rspivak/lsbaws) as one whole program, for you to
 //! change where it says TODO. The book's page "Part 1: Exercises" gives the
 //! task, a hint and the expected reply. Run it with
 //! `cargo run -p part1-exercises --bin ex2-not-found`,

@@ -3,31 +3,29 @@
 //!
 //! A copy of step 3a (`part3/src/bin/webserver3a.rs`, which ports
 //! `part3/webserver3a.py` of https://github.com/rspivak/lsbaws), with the
-//! read timeout as an option, for you to change where it says TODO. The
-//! book's page "Part 3: Exercises" gives the task, a hint and the expected
-//! reply. Run it with
+//! read timeout as an option and a copy of part 1's `refuse`, for you to
+//! change where it says TODO. The book's page "Part 3: Exercises" gives
+//! the task, a hint and the expected reply. Run it with
 //! `cargo run -p part3-exercises --bin ex1-request-timeout -- --timeout 2`,
 //! check it with
 //! `cargo test -p wire-tests --test exercises part3::ex1 -- --ignored`.
 
-use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::io::{self, ErrorKind};
+use std::net::TcpStream;
 use std::process::ExitCode;
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use clap::Parser;
-use socket2::{Domain, Socket, Type};
+use part1::cli::ListenArgs;
+use part1::http::{linger, read_request, send_response};
 
 /// Part 3, exercise 1: an iterative server that says when it gives up.
 #[derive(Parser)]
 struct Args {
-    /// Address to listen on (`0.0.0.0` listens on every interface)
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on (0 picks a free one)
-    #[arg(long, default_value_t = 8888)]
-    port: u16,
+    /// `--host` and `--port`, as in part 1
+    #[command(flatten)]
+    address: ListenArgs,
     /// Seconds a client may stay silent before we give up on it
     #[arg(long, default_value_t = 5)]
     timeout: u64,
@@ -44,7 +42,10 @@ fn main() -> ExitCode {
 fn handle_request(client_connection: &TcpStream, timeout: Duration) {
     let request = match read_request(client_connection, timeout) {
         Ok(request) => request,
-        Err(err) => return refuse(client_connection, &err),
+        Err(err) => {
+            eprintln!("{}: bad request: {err}", env!("CARGO_BIN_NAME"));
+            return refuse(client_connection, &err);
+        }
     };
     print!("{request}");
     // The client may have gone already; the next one still gets served.
@@ -52,20 +53,13 @@ fn handle_request(client_connection: &TcpStream, timeout: Duration) {
 }
 
 fn serve_forever(args: &Args) -> ExitCode {
-    let listen_socket = match listen(&args.host, args.port) {
+    let listen_socket = match args
+        .address
+        .listen(env!("CARGO_BIN_NAME"), REQUEST_QUEUE_SIZE)
+    {
         Ok(socket) => socket,
-        Err(err) => {
-            eprintln!(
-                "{}: cannot listen on {}:{}: {err}",
-                env!("CARGO_BIN_NAME"),
-                args.host,
-                args.port
-            );
-            return ExitCode::from(2);
-        }
+        Err(exit_code) => return exit_code,
     };
-    let port = listen_socket.local_addr().map_or(args.port, |a| a.port());
-    println!("Serving HTTP on port {port} ...");
     let timeout = Duration::from_secs(args.timeout);
 
     loop {
@@ -84,66 +78,10 @@ fn serve_forever(args: &Args) -> ExitCode {
     }
 }
 
-fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
-    let address = (host, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "no address"))?;
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
-    // Lets a restarted server take the port at once, while connections
-    // from its previous run still linger in TIME_WAIT.
-    socket.set_reuse_address(true)?;
-    socket.bind(&address.into())?;
-    socket.listen(REQUEST_QUEUE_SIZE)?;
-    Ok(socket.into())
-}
-
-/// The most a request head may take; bigger ones get a 431.
-const MAX_HEAD: u64 = 8 * 1024;
-/// The most we read away before closing, so a client can't keep us busy.
-const LINGER: u64 = 64 * 1024;
-
-/// Reads the request line and the headers, up to the blank line.
-// ORIGINAL: `recv(1024)` returns whatever has arrived so far, at most 1024
-// bytes: a longer request is cut short and a slow one is read half-way.
-// SIMPLIFICATION: a request body is left unread; closing a socket with
-// unread bytes resets the connection. A GET has no body; part 2 reads it.
-fn read_request(
-    client_connection: &TcpStream,
-    timeout: Duration,
-) -> io::Result<String> {
-    // A client that connects and sends nothing must not hold us forever.
-    client_connection.set_read_timeout(Some(timeout))?;
-    let mut reader = BufReader::new(client_connection.take(MAX_HEAD));
-    let mut request = String::new();
-    loop {
-        // Appends one line, `\r\n` included; fails on bytes that are not
-        // UTF-8 (ErrorKind::InvalidData).
-        let read = reader.read_line(&mut request)?;
-        if request.len() as u64 >= MAX_HEAD {
-            return Err(io::Error::new(
-                ErrorKind::FileTooLarge,
-                "head too big",
-            ));
-        }
-        if read == 0 {
-            return Err(io::Error::new(ErrorKind::UnexpectedEof, "cut short"));
-        }
-        if request.ends_with("\n\r\n") || request.ends_with("\n\n") {
-            break;
-        }
-    }
-    // The request line must read `METHOD /target HTTP/1.x`.
-    let request_line: Vec<&str> = request.split_whitespace().take(3).collect();
-    match request_line[..] {
-        [_, _, version] if version.starts_with("HTTP/1.") => Ok(request),
-        _ => Err(io::Error::new(ErrorKind::InvalidData, "bad request line")),
-    }
-}
-
 /// Answers a request we could not read with a 4xx, then closes gently.
+// Part 1's `refuse` (in `part1/src/http.rs`), copied here to be changed:
+// the rest of the plumbing is part 1's library, as in step 3a.
 fn refuse(client_connection: &TcpStream, err: &io::Error) {
-    eprintln!("{}: bad request: {err}", env!("CARGO_BIN_NAME"));
     let (status, body) = match err.kind() {
         ErrorKind::FileTooLarge => {
             ("431 Request Header Fields Too Large", "Too large\n")
@@ -154,31 +92,8 @@ fn refuse(client_connection: &TcpStream, err: &io::Error) {
         // The client hung up or went quiet: nobody to answer.
         _ => return,
     };
+    // The client may have gone already: there is nobody to tell.
     let _ = send_response(client_connection, status, body);
-    // The rest of a bad request is still unread, and closing a socket
-    // that holds unread bytes resets the connection: the client may lose
-    // our reply. Say we are done, then read them away.
-    let _ = client_connection.shutdown(Shutdown::Write);
-    let _ = io::copy(&mut client_connection.take(LINGER), &mut io::sink());
-}
-
-// ORIGINAL: the article sends bare `\n` line ends and no Content-Length.
-// HTTP/1.1 wants `\r\n`, a Date, and a length the client can trust.
-fn send_response(
-    mut client_connection: &TcpStream,
-    status: &str,
-    body: &str,
-) -> io::Result<()> {
-    let http_response = format!(
-        "HTTP/1.1 {status}\r\n\
-         Date: {date}\r\n\
-         Content-Type: text/plain; charset=utf-8\r\n\
-         Content-Length: {length}\r\n\
-         Connection: close\r\n\
-         \r\n\
-         {body}",
-        date = httpdate::fmt_http_date(SystemTime::now()),
-        length = body.len(),
-    );
-    client_connection.write_all(http_response.as_bytes())
+    // The rest of a bad request is still unread.
+    linger(client_connection);
 }
