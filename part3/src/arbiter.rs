@@ -124,7 +124,7 @@ pub struct Worker {
     /// Set when the worker must stop gracefully: finish the request it
     /// serves, accept no more.
     stop: Arc<AtomicBool>,
-    /// Readable once `stop` is set: poll it with your sockets, and the
+    /// Readable once SIGTERM has come: poll it with your sockets, and the
     /// word to stop wakes you (std's accept() and read() would sleep on).
     stop_readable: UnixStream,
     /// This worker's slot on the arbiter's scoreboard.
@@ -192,10 +192,14 @@ fn become_worker(
     // an app's subprocess, SIGALRM for an app's alarm(); SIGTERM stays
     // blocked, for the thread below to wait for.
     let mut unblocked = SigSet::empty();
-    for signal in [Signal::SIGINT, Signal::SIGQUIT, Signal::SIGCHLD] {
+    for signal in [
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGCHLD,
+        Signal::SIGALRM,
+    ] {
         unblocked.add(signal);
     }
-    unblocked.add(Signal::SIGALRM);
     unblocked.thread_unblock()?;
     // A worker must not outlive the arbiter: it would hold the port and
     // serve on, unwatched. Linux sends this SIGTERM when the parent dies.
@@ -394,8 +398,11 @@ where
         let wanted = usize::from(self.args.workers);
         while self.current().count() < wanted
             && Instant::now() >= self.next_boot
-            && self.spawn_worker()
-        {}
+        {
+            if !self.spawn_worker() {
+                break;
+            }
+        }
         let booted = self
             .current()
             .filter(|worker| self.scoreboard[worker.slot].booted.load(SEQ))
@@ -487,9 +494,11 @@ where
             };
             let worker = self.workers.remove(index);
             let booted = self.scoreboard[worker.slot].booted.load(SEQ);
+            if booted {
+                self.boot_failures = 0; // booting works again
+            }
             if booted || worker.told_to_stop || self.state != State::Running {
                 println!("Worker {pid} {how}");
-                self.boot_failures = 0;
                 continue;
             }
             self.boot_failures += 1;

@@ -543,11 +543,12 @@ fn a_worker_that_dies_while_booting_is_restarted_ever_more_slowly() {
         .windows(2)
         .map(|pair| (pair[1] - pair[0]).as_secs_f64())
         .collect();
-    assert!(gaps[0] > 0.4, "{gaps:?}");
-    assert!(
-        gaps[1] > gaps[0] * 1.2 && gaps[2] > gaps[1] * 1.2,
-        "{gaps:?}"
-    );
+    // Each try came no sooner than the line before it said (a little
+    // later: a tick of the arbiter's clock, a fork), and they spread out.
+    for (gap, said) in gaps.iter().zip([0.5, 1.0, 2.0]) {
+        assert!(*gap > said - 0.05, "{gaps:?}");
+    }
+    assert!(gaps[2] > gaps[0] * 1.5, "{gaps:?}");
     assert!(
         output.contains("exited with status 3 while booting"),
         "{output}"
