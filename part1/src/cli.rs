@@ -54,7 +54,9 @@ impl ListenArgs {
 }
 
 // ANCHOR: bind_and_listen
-fn bind_and_listen(
+/// Binds `host:port` with SO_REUSEADDR and listens with the given backlog
+/// (part 2's WSGI server listens with it too).
+pub fn bind_and_listen(
     host: &str,
     port: u16,
     request_queue_size: i32,

@@ -8,6 +8,8 @@
 
 use std::process::ExitCode;
 
+use part1::cli::ListenArgs;
+
 use crate::WSGIServer;
 
 // ANCHOR: serve_args
@@ -16,12 +18,9 @@ use crate::WSGIServer;
 pub struct ServeArgs {
     /// The WSGI application, as module:callable (e.g. flaskapp:app)
     pub app: String,
-    /// Address to listen on (`0.0.0.0` listens on every interface)
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host: String,
-    /// Port to listen on (0 picks a free one)
-    #[arg(long, default_value_t = 8888)]
-    pub port: u16,
+    /// `--host` and `--port`, as part 1's servers take them
+    #[command(flatten)]
+    pub address: ListenArgs,
     /// Don't print each request and response
     #[arg(long, short)]
     pub quiet: bool,
@@ -42,8 +41,8 @@ impl ServeArgs {
     ) -> Result<WSGIServer, ExitCode> {
         let httpd = crate::make_server_for(
             &self.app,
-            &self.host,
-            self.port,
+            &self.address.host,
+            self.address.port,
             request_queue_size,
         );
         match httpd {

@@ -8,13 +8,13 @@
 //! environ (`environ.rs`), start_response (`start_response.rs`) and the
 //! response on the wire (`response.rs`).
 
-use std::io::{self, ErrorKind, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::io::{self, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 
+use part1::cli::bind_and_listen;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use socket2::{Domain, Socket, Type};
 
 use crate::connection::{Connection, ReadError};
 use crate::environ::{ServerFacts, get_environ};
@@ -51,7 +51,8 @@ pub fn make_server(
     application: Py<PyAny>,
     request_queue_size: i32,
 ) -> io::Result<WSGIServer> {
-    let listen_socket = listen(host, port, request_queue_size)?;
+    // Part 1's listening socket: SO_REUSEADDR, and the given backlog.
+    let listen_socket = bind_and_listen(host, port, request_queue_size)?;
     let server_port = listen_socket.local_addr()?.port();
     Ok(WSGIServer {
         listen_socket,
@@ -66,22 +67,6 @@ pub fn make_server(
     })
 }
 // ANCHOR_END: make_server
-
-// ANCHOR: listen
-/// Binds `host:port` with SO_REUSEADDR and the given backlog.
-fn listen(host: &str, port: u16, backlog: i32) -> io::Result<TcpListener> {
-    let address = (host, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "no address"))?;
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
-    // A restarted server may take the port while old connections linger.
-    socket.set_reuse_address(true)?;
-    socket.bind(&address.into())?;
-    socket.listen(backlog)?;
-    Ok(socket.into())
-}
-// ANCHOR_END: listen
 
 // ANCHOR: serve_forever
 impl WSGIServer {
