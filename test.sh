@@ -21,6 +21,8 @@ cargo test --workspace "$@"
 # The book: every listing, transcript and command in it must be real.
 # It needs mdBook 0.5.4 exactly (a newer one may render differently).
 if [ "$(mdbook --version 2>/dev/null)" != "mdbook v0.5.4" ]; then
+  echo "test.sh: installing mdBook 0.5.4 to check the book: cargo compiles it" \
+    "from source, about 5 minutes the first time (once only)" >&2
   cargo install mdbook --version 0.5.4 --locked
 fi
 bash book/check.sh

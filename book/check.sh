@@ -155,11 +155,24 @@ while IFS= read -r hit; do
   link=${link#*(}
   link=${link#*src=\"}
   link=${link%[)\"]}
+  fragment=
+  case $link in *'#'*) fragment=${link#*#} ;; esac
   link=${link%%#*}
-  case $link in http:* | https:* | mailto:* | '') continue ;; esac
+  case $link in http:* | https:* | mailto:*) continue ;; esac
+  # A fragment alone (`#heading`) points into the page itself.
+  [ -z "$link" ] && [ -z "$fragment" ] && continue
   links=$((links + 1))
-  [ -e "$(dirname "$page")/$link" ] ||
+  if [ -n "$link" ] && [ ! -e "$(dirname "$page")/$link" ]; then
     problem "$page: link to $link, which does not exist"
+    continue
+  fi
+  # The heading a fragment names must exist: mdBook gives each an id.
+  if [ -n "$fragment" ]; then
+    target=${link:-$(basename "$page")}
+    html="$work/html/$(dirname "${page#"$src"/}")/${target%.md}.html"
+    grep -q "id=\"$fragment\"" "$html" 2>/dev/null ||
+      problem "$page: link to $target#$fragment, a heading that does not exist"
+  fi
 done < <(grep -roE --include='*.md' '\]\([^) ]+\)|src="[^"]+"' "$src")
 
 if [ "$failed" -ne 0 ]; then

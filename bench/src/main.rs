@@ -4,8 +4,11 @@
 //! app x concurrency x connection mode of the plan, and prints a table:
 //! requests/s (with the ratio to gunicorn's, cell by cell in the same run),
 //! p50 and p99 latency, errors, and the peak memory of the server's process
-//! tree. It also writes that table and a chart for the book's performance
-//! chapter (`book/src/performance/`).
+//! tree. It also writes that table, a compact one and a chart per
+//! connection mode for the book's performance chapter
+//! (`book/src/performance/`). `--render results.txt` draws the compact
+//! table and the charts again from an earlier run's table, measuring
+//! nothing.
 //!
 //! Run it from anywhere in the workspace, with release builds:
 //! `cargo run --release -p bench -- --quick` (under 3 minutes), or
@@ -45,9 +48,14 @@ struct Args {
     /// Seconds measured per cell, instead of the mode's (for trying it out)
     #[arg(long, value_name = "N")]
     seconds: Option<u32>,
-    /// Where to write results.txt and requests-per-second.svg
+    /// Where to write results.txt, tables.txt and the charts
+    /// (requests-per-second-close.svg, requests-per-second-keep-alive.svg)
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Measure nothing: draw tables.txt and the charts again from the table
+    /// of an earlier run's results.txt (into its folder, or --out)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["quick", "full", "only", "seconds"])]
+    render: Option<PathBuf>,
 }
 
 /// What one run measures: the matrix and how long each cell lasts.
@@ -63,8 +71,6 @@ pub struct Plan {
     pub warm_up: u32,
     /// Seconds measured per cell (wrk takes whole seconds).
     pub duration: u32,
-    /// The concurrency the chart shows.
-    pub chart_concurrency: u32,
 }
 
 const QUICK: Plan = Plan {
@@ -73,7 +79,6 @@ const QUICK: Plan = Plan {
     concurrencies: &[1, 16],
     warm_up: 1,
     duration: 2,
-    chart_concurrency: 16,
 };
 
 const FULL: Plan = Plan {
@@ -82,7 +87,6 @@ const FULL: Plan = Plan {
     concurrencies: &[1, 16, 128],
     warm_up: 1,
     duration: 5,
-    chart_concurrency: 16,
 };
 
 fn main() -> ExitCode {
@@ -91,7 +95,11 @@ fn main() -> ExitCode {
     if let Some(seconds) = args.seconds {
         plan.duration = seconds.max(1);
     }
-    match run(&plan, &args) {
+    let done = match &args.render {
+        Some(results) => render(results, args.out.as_deref()),
+        None => run(&plan, &args),
+    };
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("bench: {message}");
@@ -182,15 +190,43 @@ fn run(plan: &Plan, args: &Args) -> Result<(), String> {
     std::fs::create_dir_all(&out)
         .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let results = out.join("results.txt");
-    let chart = out.join("requests-per-second.svg");
     write(&results, &format!("{about}\n{table}"))?;
-    write(&chart, &report::chart(&rows, &order, plan))?;
-    eprintln!(
-        "bench: wrote {} and {} in {elapsed} s",
-        results.display(),
-        chart.display()
-    );
+    let drawn = report::render(&rows, &out, &render_command(&results, &root))?;
+    eprintln!("bench: wrote {} in {elapsed} s", results.display());
+    for path in drawn {
+        eprintln!("bench: wrote {}", path.display());
+    }
     Ok(())
+}
+
+/// `--render FILE`: the compact table and the charts, drawn again from the
+/// table of an earlier run, which stays as it is.
+fn render(results: &Path, out: Option<&Path>) -> Result<(), String> {
+    let text = std::fs::read_to_string(results)
+        .map_err(|e| format!("cannot read {}: {e}", results.display()))?;
+    let (_about, rows) = report::parse(&text)
+        .map_err(|why| format!("{}: {why}", results.display()))?;
+    let out = match out {
+        Some(out) => out.to_path_buf(),
+        None => results.parent().unwrap_or(Path::new(".")).to_path_buf(),
+    };
+    let command = render_command(results, &workspace_root());
+    for path in report::render(&rows, &out, &command)? {
+        eprintln!("bench: wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// The command that draws the compact table and charts again from
+/// `results`, with its path from the repository root when it is inside.
+fn render_command(results: &Path, root: &Path) -> String {
+    let absolute =
+        std::path::absolute(results).unwrap_or_else(|_| results.to_path_buf());
+    let shown = absolute.strip_prefix(root).unwrap_or(results);
+    format!(
+        "cargo run --release -p bench -- --render {}",
+        shown.display()
+    )
 }
 
 /// Measures every cell of one running server and app: each number of
@@ -233,8 +269,8 @@ fn measure(
                     let requests =
                         measured.requests_per_second * f64::from(cell.duration);
                     let row = Row {
-                        server: server.name,
-                        app: app_name(app),
+                        server: server.name.to_string(),
+                        app: app_name(app).to_string(),
                         concurrency,
                         keep_alive,
                         measured,

@@ -77,8 +77,32 @@ pub fn all() -> Vec<ServerSpec> {
             keep_alive: true,
             ..ours("webserver3i", "part3", "webserver3i", &["--workers=2"])
         },
+        // The threaded servers, ours and their peers, with 4 threads each
+        // (waitress's default). 3j has no fixed count: a thread per client.
+        ServerSpec {
+            keep_alive: true,
+            ..ours("webserver3j", "part3", "webserver3j", &[])
+        },
+        ServerSpec {
+            keep_alive: true,
+            ..ours("webserver3k", "part3", "webserver3k", &["--threads=4"])
+        },
         peer("waitress", true, "waitress-serve", |app, port| {
-            vec![format!("--listen=127.0.0.1:{port}"), app.into()]
+            vec![
+                "--threads=4".into(),
+                format!("--listen=127.0.0.1:{port}"),
+                app.into(),
+            ]
+        }),
+        // gunicorn's threaded worker: one process, as 3k is.
+        peer("gunicorn-gthread", true, "gunicorn", |app, port| {
+            vec![
+                "--workers=1".into(),
+                "--worker-class=gthread".into(),
+                "--threads=4".into(),
+                format!("--bind=127.0.0.1:{port}"),
+                app.into(),
+            ]
         }),
         peer("granian", true, "granian", |app, port| {
             vec![

@@ -48,6 +48,7 @@ enum State {
 // ANCHOR_END: body_reader
 
 impl BodyReader {
+    // ANCHOR: new
     /// A reader for a body framed as the request's head said.
     pub fn new(framing: Framing) -> BodyReader {
         let state = match framing {
@@ -76,6 +77,7 @@ impl BodyReader {
     pub fn into_body(self) -> Vec<u8> {
         self.body
     }
+    // ANCHOR_END: new
 
     // ANCHOR: feed
     /// Takes what it can from `input`, the bytes received and not used yet,
@@ -108,6 +110,7 @@ impl BodyReader {
     }
     // ANCHOR_END: feed
 
+    // ANCHOR: data
     /// Body bytes: up to `wanted` of them from `input`.
     fn data(&mut self, input: &[u8], wanted: usize) -> usize {
         let taken = wanted.min(input.len());
@@ -121,6 +124,7 @@ impl BodyReader {
         };
         taken
     }
+    // ANCHOR_END: data
 
     // ANCHOR: line
     /// One line of chunked framing, without its CRLF.
@@ -165,6 +169,9 @@ impl BodyReader {
 // byte turn into request smuggling, so it is read by the letter: CRLF.
 fn line(input: &[u8]) -> Result<Option<&[u8]>, Refusal> {
     match input.iter().position(|&b| b == b'\n') {
+        Some(i) if i > MAX_CHUNK_LINE + 1 => {
+            Err(bad_request("a line of chunked framing is too long"))
+        }
         Some(i) if i > 0 && input[i - 1] == b'\r' => Ok(Some(&input[..i - 1])),
         Some(_) => Err(bad_request("chunked framing needs CRLF line ends")),
         None if input.len() > MAX_CHUNK_LINE => {
@@ -243,6 +250,12 @@ mod tests {
         assert!(why(b"11111111111111111\r\n").contains("absurd"));
         assert!(why(b"5\r\nhelloXX\r\n").contains("longer"));
         assert!(why(b"5\nhello\r\n").contains("CRLF"));
+        // Too long a line is refused whether it came whole or in pieces.
+        let long = format!("5;x={}\r\nhello\r\n", "a".repeat(MAX_CHUNK_LINE));
+        assert!(why(long.as_bytes()).contains("too long"));
+        assert!(
+            why(&long.as_bytes()[..MAX_CHUNK_LINE + 10]).contains("too long")
+        );
         let too_big = format!("{:x}\r\n", MAX_BODY + 1);
         assert!(why(too_big.as_bytes()).contains("over"));
     }

@@ -226,6 +226,7 @@ impl Connection {
     // ANCHOR_END: refuse
 }
 
+// ANCHOR: nothing
 /// Why a read brought nothing.
 enum Nothing {
     /// The deadline passed.
@@ -242,3 +243,4 @@ fn timed_out(why: &str) -> ReadError {
 fn cut_short() -> ReadError {
     ReadError::Refused(bad_request("the request was cut short"))
 }
+// ANCHOR_END: nothing

@@ -184,11 +184,30 @@ fn import_error(py: Python<'_>, module_name: &str, err: PyErr) -> String {
                 search_path(py)
             );
         }
+        // The fix names the venv in use, or the one to make: a `.venv/...`
+        // would be wrong when $VIRTUAL_ENV is another venv, or none exists.
+        let python = python_executable();
+        let bin = python.parent().unwrap_or(Path::new(""));
+        let pip = bin.join("pip");
+        let fix = if pip.exists() {
+            format!("`{} install -r requirements.txt`", pip.display())
+        } else if bin.join("../pyvenv.cfg").exists() {
+            format!(
+                "`{} -m ensurepip`, then `{} install -r requirements.txt`",
+                python.display(),
+                pip.display()
+            )
+        } else {
+            format!(
+                "make a venv, `{} -m venv .venv && .venv/bin/pip install \
+                 -r requirements.txt`, or run ./test.sh once",
+                python.display()
+            )
+        };
         return format!(
             "{module_name} needs the Python package {missing:?}, which {} \
-             does not have: run ./test.sh once, or \
-             `.venv/bin/pip install -r requirements.txt`",
-            python_executable().display()
+             does not have: {fix}",
+            python.display()
         );
     }
     // Anything else (a syntax error, an exception at import time) is the

@@ -103,6 +103,7 @@ impl Request {
     }
     // ANCHOR_END: wants_keep_alive
 
+    // ANCHOR: values
     /// Whether the client asks for `100 Continue` before it sends the body
     /// (an HTTP/1.0 client can't: RFC 9110 §10.1.1 says to ignore it).
     pub fn expects_continue(&self) -> bool {
@@ -130,6 +131,7 @@ impl Request {
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
             .count()
     }
+    // ANCHOR_END: values
 }
 
 // ANCHOR: parse_request
@@ -421,10 +423,17 @@ fn framing(request: &Request) -> Result<Framing, Refusal> {
 }
 
 /// The body's length by Content-Length: none means 0. Repeated or listed
-/// lengths are fine if they agree (RFC 9112 §6.3).
+/// lengths are fine if they agree (RFC 9112 §6.3); an empty one is not a
+/// length (so not `values`, which skips empty ones).
 fn content_length(request: &Request) -> Result<usize, Refusal> {
     let mut length = None;
-    for value in request.values("Content-Length") {
+    let lengths = request
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("Content-Length"))
+        .flat_map(|(_, value)| value.split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii);
+    for value in lengths {
         let parsed = std::str::from_utf8(value)
             .ok()
             .filter(|v| v.bytes().all(|b| b.is_ascii_digit()))

@@ -118,6 +118,7 @@ impl Response {
     }
     // ANCHOR_END: new
 
+    // ANCHOR: set_headers
     /// Stores the status and headers; they go out with the first body.
     pub fn set_headers(
         &mut self,
@@ -136,6 +137,7 @@ impl Response {
     pub fn headers_sent(&self) -> bool {
         self.headers_sent
     }
+    // ANCHOR_END: set_headers
 
     // ANCHOR: may_continue
     /// Whether the client may send another request on this connection: the
@@ -153,11 +155,13 @@ impl Response {
     }
     // ANCHOR_END: may_continue
 
+    // ANCHOR: write
     /// Writes `bytes` to the client.
     fn write(&mut self, bytes: &[u8]) -> Result<(), SendError> {
         let sink = self.sink.as_mut().ok_or(SendError::Over)?;
         sink.write_all(bytes).map_err(SendError::ClientGone)
     }
+    // ANCHOR_END: write
 
     // ANCHOR: send
     /// Sends one piece of body, with the head first if it has not gone yet.

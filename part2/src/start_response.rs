@@ -173,6 +173,17 @@ fn check_headers(
                 "header {name:?} is hop-by-hop: the server sets it, not the app"
             )));
         }
+        // The head we send frames the body by it: it must be a length.
+        let is_length = name.eq_ignore_ascii_case("Content-Length");
+        let digits = value.trim();
+        if is_length
+            && (digits.is_empty()
+                || !digits.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(WSGIError::new_err(format!(
+                "Content-Length {value:?} is not a number of bytes"
+            )));
+        }
         checked.push((name, value));
     }
     Ok(checked)

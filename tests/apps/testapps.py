@@ -118,6 +118,12 @@ def bad_header(environ, start_response):
     return [b"never sent\n"]
 
 
+def bad_length(environ, start_response):
+    """A Content-Length that is no number: the server can't frame by it."""
+    start_response("200 OK", [("Content-Length", "abc")])
+    return [b"hello"]
+
+
 def twice(environ, start_response):
     """start_response a second time without exc_info is an error."""
     start_response("200 OK", [("Content-Type", "text/plain")])
@@ -227,6 +233,8 @@ def big_body(environ, start_response):
     return (b"x" * 1_000_000 for _ in range(20))
 
 
+# ---- for the pre-fork arbiter (webserver3i) ----------------------------
+
 def pid(environ, start_response):
     """The process id of the worker that serves the request."""
     import os
@@ -259,3 +267,49 @@ def leaks_descriptors(environ, start_response):
     resource.setrlimit(resource.RLIMIT_NOFILE, (3, hard))
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"no descriptor left\n"]
+
+
+# ---- for the threaded servers of part 3 ---------------------------------
+
+def spin(environ, start_response):
+    """Burns the CPU in Python for QUERY_STRING million loop turns (default
+    1): it holds the GIL all along, as pure-Python work does. Answers with
+    the CPU time the loop took, in seconds."""
+    import time
+    turns = int(float(environ["QUERY_STRING"] or 1) * 1_000_000)
+    started = time.thread_time()
+    total = 0
+    for i in range(turns):
+        total += i
+    spent = time.thread_time() - started
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"{spent:.6f}\n".encode()]
+
+
+# ANCHOR: counter
+visits = 0
+visits_lock = __import__("threading").Lock()
+
+
+def _visit():
+    """Reads the counter, waits as an app waits for its database (the GIL
+    is released meanwhile), and writes the counter back plus one."""
+    import time
+    global visits
+    seen = visits
+    time.sleep(0.05)
+    visits = seen + 1
+
+
+def counter(environ, start_response):
+    """/visit counts a visit in a module-level counter, without a lock;
+    /count says how many were counted. /locked-visit takes a lock around
+    the same read and write."""
+    if environ["PATH_INFO"] == "/visit":
+        _visit()
+    elif environ["PATH_INFO"] == "/locked-visit":
+        with visits_lock:
+            _visit()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"{visits}\n".encode()]
+# ANCHOR_END: counter

@@ -413,6 +413,8 @@ fn content_length_rules() {
         "Content-Length: -3\r\n",
         "Content-Length: +3\r\n",
         "Content-Length: 0x3\r\n",
+        "Content-Length: \r\n",
+        "Content-Length: 3,\r\n",
     ] {
         let reply = post(bad);
         assert_eq!(status_line(&reply), "HTTP/1.1 400 Bad Request", "{bad:?}");

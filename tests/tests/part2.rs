@@ -413,6 +413,16 @@ fn a_header_that_would_split_the_response_gets_500() {
     assert!(text(body(&reply)).contains("would break the response head"));
 }
 
+/// The app's Content-Length frames the body: one that is no number would
+/// go out beside ours and leave the client two lengths to choose from.
+#[test]
+fn a_content_length_that_is_no_number_gets_500() {
+    let reply = testapp("bad_length")
+        .exchange(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert!(reply.starts_with(b"HTTP/1.1 500 "), "{}", text(&reply));
+    assert!(text(body(&reply)).contains("\"abc\" is not a number of bytes"));
+}
+
 #[test]
 fn start_response_twice_without_exc_info_gets_500() {
     let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
@@ -564,21 +574,31 @@ fn make_venv(dir: &Path, args: &[&str]) {
     run_tool(python, &all);
 }
 
-/// A venv without Flask: part2 names the missing package and the fix.
+/// A venv without Flask: part2 names the missing package, and the fix in
+/// that venv (not in ./.venv): its pip, or first the command that makes one.
 #[test]
 fn a_missing_framework_is_named_with_its_fix() {
     let empty = scratch("venv-without-flask");
     make_venv(&empty, &[]);
     let venv = empty.to_str().expect("a UTF-8 path");
-    let out = run_part2(
-        &workspace_root(),
-        &["flaskapp:app"],
-        &[("VIRTUAL_ENV", venv)],
-    );
-    assert_one_line_exit_2(
-        &out,
-        &["flaskapp needs the Python package \"flask\"", "pip install"],
-    );
+    let run = || {
+        run_part2(
+            &workspace_root(),
+            &["flaskapp:app"],
+            &[("VIRTUAL_ENV", venv)],
+        )
+    };
+    let missing = "flaskapp needs the Python package \"flask\"";
+    // Made --without-pip: first pip itself, then the frameworks.
+    let ensurepip = format!("`{venv}/bin/python -m ensurepip`");
+    let install = format!("`{venv}/bin/pip install -r requirements.txt`");
+    let out = run();
+    assert_one_line_exit_2(&out, &[missing, &ensurepip, &install]);
+    // With a pip (its file is all the message looks for), just the install.
+    fs::write(empty.join("bin/pip"), "").expect("write a pip");
+    let out = run();
+    assert_one_line_exit_2(&out, &[missing, &install]);
+    assert!(!text(&out.stderr).contains("ensurepip"), "{out:?}");
 }
 
 #[cfg(unix)]

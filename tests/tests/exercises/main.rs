@@ -156,26 +156,37 @@ impl Exercise {
         self.app_module().unwrap_or(self.starter)
     }
 
-    /// The module of a `module:callable` argument, if the server takes one.
+    /// The module of a `module:callable` argument, if the server takes one
+    /// and the exercise is that module (part 2's WSGI apps): a server that
+    /// only serves an example app (part 3's 3j and 3k) is the exercise.
     fn app_module(&self) -> Option<&'static str> {
         self.args
             .iter()
             .find_map(|arg| arg.split_once(':'))
             .map(|(module, _)| module)
+            .filter(|module| {
+                let file = self.exercises_dir().join(format!("{module}.py"));
+                workspace_root().join(file).exists()
+            })
     }
 
     /// The file a student changes, from the repository root: the
     /// starter's source, or, when the server takes a `module:callable`
     /// (part 2's WSGI apps), that module, in the part's exercises folder.
     fn source(&self) -> PathBuf {
-        let dir = self.package.strip_suffix("-exercises").map_or_else(
-            || panic!("{} is not named PART-exercises", self.package),
-            |part| Path::new(part).join("exercises"),
-        );
+        let dir = self.exercises_dir();
         if let Some(module) = self.app_module() {
             return dir.join(format!("{module}.py"));
         }
         dir.join("src/bin").join(format!("{}.rs", self.starter))
+    }
+
+    /// The part's exercises folder, from the repository root.
+    fn exercises_dir(&self) -> PathBuf {
+        self.package.strip_suffix("-exercises").map_or_else(
+            || panic!("{} is not named PART-exercises", self.package),
+            |part| Path::new(part).join("exercises"),
+        )
     }
 }
 

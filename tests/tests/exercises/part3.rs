@@ -66,9 +66,41 @@ const EX3: Exercise = Exercise {
 };
 // ANCHOR_END: ex3
 
+// ANCHOR: ex4
+const EX4: Exercise = Exercise {
+    package: "part3-exercises",
+    starter: "ex4-thread-limit",
+    solution: "ex4-thread-limit-solution",
+    // No thread may serve: every client is one too many. The reply is
+    // exercise 3's, to the byte.
+    args: &["--max-threads", "0", "wsgiapp:app"],
+    checks: &[Check {
+        snapshot: "exercise-part3-ex3-too-busy",
+        request: GET_HELLO,
+    }],
+};
+// ANCHOR_END: ex4
+
+// ANCHOR: ex5
+const EX5: Exercise = Exercise {
+    package: "part3-exercises",
+    starter: "ex5-keep-alive-limit",
+    solution: "ex5-keep-alive-limit-solution",
+    args: &["--max-keep-alive-requests", "2", "wsgiapp:app"],
+    checks: &[Check {
+        snapshot: "exercise-part3-ex5-keep-alive-limit",
+        // Three requests in one write, none asking to close: the limit
+        // alone ends the connection, after the second reply.
+        request: b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\r\n\
+            GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\r\n\
+            GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\r\n",
+    }],
+};
+// ANCHOR_END: ex5
+
 #[test]
 fn every_exercise_is_tested() {
-    all_listed("part3/exercises/src/bin", &[EX1, EX2, EX3]);
+    all_listed("part3/exercises/src/bin", &[EX1, EX2, EX3, EX4, EX5]);
 }
 
 // A student's check is ignored by default: the untouched starter fails it,
@@ -119,4 +151,36 @@ fn ex3_solution_passes() {
 #[test]
 fn ex3_starter_fails() {
     EX3.starter_fails();
+}
+
+#[test]
+#[ignore = "a student's check: run it with --ignored"]
+fn ex4_thread_limit() {
+    EX4.student_check();
+}
+
+#[test]
+fn ex4_solution_passes() {
+    EX4.solution_passes();
+}
+
+#[test]
+fn ex4_starter_fails() {
+    EX4.starter_fails();
+}
+
+#[test]
+#[ignore = "a student's check: run it with --ignored"]
+fn ex5_keep_alive_limit() {
+    EX5.student_check();
+}
+
+#[test]
+fn ex5_solution_passes() {
+    EX5.solution_passes();
+}
+
+#[test]
+fn ex5_starter_fails() {
+    EX5.starter_fails();
 }
