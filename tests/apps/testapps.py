@@ -313,3 +313,23 @@ def counter(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [f"{visits}\n".encode()]
 # ANCHOR_END: counter
+
+
+def boot_fails_when_flagged(environ, start_response):
+    """The worker's process id. From its first request on (the warm-up, in
+    the parent of a pre-fork server), a child of os.fork() exits at once,
+    with status 3, while the file boot-fails-PPID exists in the temporary
+    folder (PPID: the parent's process id): a test makes the workers that
+    a reload starts fail to boot."""
+    import os
+    import tempfile
+    if not getattr(boot_fails_when_flagged, "armed", False):
+        def check_flag():
+            flag = os.path.join(tempfile.gettempdir(),
+                                f"boot-fails-{os.getppid()}")
+            if os.path.exists(flag):
+                os._exit(3)
+        os.register_at_fork(after_in_child=check_flag)
+        boot_fails_when_flagged.armed = True
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"{os.getpid()}\n".encode()]

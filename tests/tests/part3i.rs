@@ -602,3 +602,34 @@ fn sigterm_closes_an_idle_kept_connection_at_once() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(1), "took {took:?}");
 }
+
+/// SIGHUP when the new workers cannot boot: the old ones serve on (they
+/// are stopped only once a new set has booted), and once booting works
+/// again, the new set takes over.
+#[test]
+fn a_reload_whose_workers_cannot_boot_leaves_the_old_ones_serving() {
+    let server = testapp("boot_fails_when_flagged", &["--quiet"]);
+    let before = workers(&server, 2);
+    let flag =
+        std::env::temp_dir().join(format!("boot-fails-{}", server.pid()));
+    std::fs::write(&flag, "").expect("write the flag file");
+    server.signal(libc::SIGHUP);
+    wait_for_count(&server, " while booting; next try in ", 2);
+    let served: Result<Vec<_>, _> =
+        (0..10).map(|_| try_get(&server, "/", PATIENCE)).collect();
+    let _ = std::fs::remove_file(&flag);
+    let served = served.expect("the old workers serve on");
+    for reply in served {
+        let pid: u32 = String::from_utf8_lossy(body(&reply))
+            .trim()
+            .parse()
+            .expect("a PID");
+        assert!(before.contains(&pid), "{pid} is not one of {before:?}");
+    }
+    // Booting works again: the new set boots, and the old one goes.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while workers(&server, 2).iter().any(|pid| before.contains(pid)) {
+        assert!(Instant::now() < deadline, "{}", server.output());
+        thread::sleep(Duration::from_millis(100));
+    }
+}
