@@ -600,7 +600,8 @@ fn sigterm_closes_an_idle_kept_connection_at_once() {
     assert!(closed_within(&mut kept, Duration::from_secs(5)));
     assert!(server.wait_exit(Duration::from_secs(5)).is_some());
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(1), "took {took:?}");
+    // The keep-alive timeout would take 2 s.
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
 }
 
 /// SIGHUP when the new workers cannot boot: the old ones serve on (they
