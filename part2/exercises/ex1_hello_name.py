@@ -4,7 +4,7 @@
 answer stays `Hello, World!`. Change the line marked TODO. Run it with
 `cargo run -p part2-exercises --bin exercise -- ex1_hello_name:app`,
 check it with
-`cargo test -p wire-tests --test exercises part2::ex1 -- --ignored`.
+`cargo exercises check part2-ex1-hello-name`.
 The book's page "Part 2: Exercises" gives the task, a hint and the
 expected replies.
 """

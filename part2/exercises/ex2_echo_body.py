@@ -4,7 +4,7 @@ Answer a POST with the size of its body and the body itself:
 `You sent 10 bytes: name=World`. Change the line marked TODO. Run it with
 `cargo run -p part2-exercises --bin exercise -- ex2_echo_body:app`,
 check it with
-`cargo test -p wire-tests --test exercises part2::ex2 -- --ignored`.
+`cargo exercises check part2-ex2-echo-body`.
 The book's page "Part 2: Exercises" gives the task, a hint and the
 expected replies.
 """

@@ -5,7 +5,7 @@ any other method a 405 with an `Allow` header. Change the code marked TODO.
 Run it with
 `cargo run -p part2-exercises --bin exercise -- ex3_routes:app`,
 check it with
-`cargo test -p wire-tests --test exercises part2::ex3 -- --ignored`.
+`cargo exercises check part2-ex3-routes`.
 The book's page "Part 2: Exercises" gives the task, a hint and the
 expected replies.
 """

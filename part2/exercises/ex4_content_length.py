@@ -6,7 +6,7 @@ reply gets a Content-Length instead. Change the code marked TODO. Run it
 with
 `cargo run -p part2-exercises --bin exercise -- ex4_content_length:app`,
 check it with
-`cargo test -p wire-tests --test exercises part2::ex4 -- --ignored`.
+`cargo exercises check part2-ex4-content-length`.
 The book's page "Part 2: Exercises" gives the task, a hint and the
 expected reply.
 """

@@ -233,6 +233,42 @@ def big_body(environ, start_response):
     return (b"x" * 1_000_000 for _ in range(20))
 
 
+# ---- for the pre-fork arbiter (webserver3i) ----------------------------
+
+def pid(environ, start_response):
+    """The process id of the worker that serves the request."""
+    import os
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"{os.getpid()}\n".encode()]
+
+
+def dies_at_fork(environ, start_response):
+    """Answers; but from its first request on (the warm-up, in the parent
+    of a pre-fork server), every child of os.fork() exits at once, with
+    status 3: a worker that dies while booting, again and again."""
+    import os
+    if not getattr(dies_at_fork, "armed", False):
+        os.register_at_fork(after_in_child=lambda: os._exit(3))
+        dies_at_fork.armed = True
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok\n"]
+
+
+def leaks_descriptors(environ, start_response):
+    """Lowers this process's descriptor limit to 3: only 0, 1 and 2 may be
+    open, so the worker's next accept() fails with EMFILE ("too many open
+    files"), as if the app had leaked every descriptor. Only on /leak: not
+    on the warm-up request, which the parent serves."""
+    import resource
+    if environ["PATH_INFO"] != "/leak":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok\n"]
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (3, hard))
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"no descriptor left\n"]
+
+
 # ---- for the threaded servers of part 3 ---------------------------------
 
 def spin(environ, start_response):
@@ -277,6 +313,26 @@ def counter(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [f"{visits}\n".encode()]
 # ANCHOR_END: counter
+
+
+def boot_fails_when_flagged(environ, start_response):
+    """The worker's process id. From its first request on (the warm-up, in
+    the parent of a pre-fork server), a child of os.fork() exits at once,
+    with status 3, while the file boot-fails-PPID exists in the temporary
+    folder (PPID: the parent's process id): a test makes the workers that
+    a reload starts fail to boot."""
+    import os
+    import tempfile
+    if not getattr(boot_fails_when_flagged, "armed", False):
+        def check_flag():
+            flag = os.path.join(tempfile.gettempdir(),
+                                f"boot-fails-{os.getppid()}")
+            if os.path.exists(flag):
+                os._exit(3)
+        os.register_at_fork(after_in_child=check_flag)
+        boot_fails_when_flagged.armed = True
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"{os.getpid()}\n".encode()]
 
 
 # ---- for the event loop (webserver3l) -------------------------------------

@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use std::{env, thread};
 
+pub mod exercises;
+
 /// How long a test waits for a server to start or to answer before failing.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -88,7 +90,23 @@ impl Server {
         args: &[&str],
         envs: &[(&str, &str)],
     ) -> Server {
-        let mut child = Command::new(binary(package, bin))
+        Self::start_binary(&binary(package, bin), dir, args, envs)
+    }
+
+    /// Starts the program at `path` with `--port 0` and the given
+    /// arguments, in the folder `dir` (for a binary that the kit did not
+    /// build: an exercise's pristine copy).
+    pub fn start_binary(
+        path: &Path,
+        dir: &Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Server {
+        let bin = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        let mut child = Command::new(path)
             .args(["--port", "0"])
             .args(args)
             .envs(envs.iter().copied())
@@ -203,7 +221,10 @@ impl Server {
 
     // ANCHOR: exchange_in_parts
     /// Sends `parts` in separate writes, `pause` apart, and returns the
-    /// whole reply: every byte until the server closes the connection.
+    /// whole reply: every byte until the server closes the connection. A
+    /// server may answer before the request is whole (say, a 408 for a
+    /// client too slow), and close: a write that fails ends the sending,
+    /// and the reply is what the server sent.
     pub fn exchange_in_parts(
         &self,
         parts: &[&[u8]],
@@ -214,7 +235,9 @@ impl Server {
             if i > 0 {
                 thread::sleep(pause);
             }
-            stream.write_all(part).expect("send request");
+            if stream.write_all(part).is_err() {
+                break;
+            }
         }
         read_reply(&mut stream)
     }
@@ -690,3 +713,28 @@ pub fn fds_settle_at(pid: u32, expected: usize) -> usize {
     }
     fds
 }
+
+// ANCHOR: listing_diff
+/// The diff the book shows from one listing to the next (files from the
+/// repository root): the code only, without the `//!` header that opens
+/// each file or the `ANCHOR` comments that mark what the book includes.
+pub fn listing_diff(old: &str, new: &str) -> String {
+    let code = |file: &str| {
+        let path = workspace_root().join(file);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let lines: Vec<&str> = text
+            .lines()
+            .skip_while(|line| line.starts_with("//!") || line.is_empty())
+            .filter(|line| !line.trim_start().starts_with("// ANCHOR"))
+            .collect();
+        lines.join("\n") + "\n"
+    };
+    let (old_code, new_code) = (code(old), code(new));
+    similar::TextDiff::from_lines(&old_code, &new_code)
+        .unified_diff()
+        .context_radius(2)
+        .header(old, new)
+        .to_string()
+}
+// ANCHOR_END: listing_diff

@@ -215,3 +215,39 @@ fn ctrl_c_stops_the_server() {
     let status = server.wait_exit(Duration::from_secs(5));
     assert!(status.is_some(), "webserver3h still runs after SIGINT");
 }
+
+// ---- the bound on children -------------------------------------------------
+
+/// `--max-children 4` and ten 1-second requests at once: never more than 4
+/// children alive (counted while it runs), and all ten answered, in about
+/// three rounds.
+#[test]
+fn max_children_bounds_the_children_and_serves_every_client() {
+    let server = Server::start_testapp(
+        "part3",
+        "webserver3h",
+        "sleepy",
+        &["--max-children", "4"],
+    );
+    let started = Instant::now();
+    let mut most = 0;
+    thread::scope(|scope| {
+        let clients: Vec<_> = (0..10)
+            .map(|_| scope.spawn(|| body(&get(&server, "/?1")).to_vec()))
+            .collect();
+        while !clients.iter().all(|client| client.is_finished()) {
+            let alive = wire_tests::child_states(server.pid())
+                .iter()
+                .filter(|&&state| state != 'Z')
+                .count();
+            most = most.max(alive);
+            thread::sleep(Duration::from_millis(20));
+        }
+        for client in clients {
+            assert_eq!(client.join().expect("client"), b"slept\n");
+        }
+    });
+    let took = started.elapsed();
+    assert_eq!(most, 4, "at most {most} children at once");
+    assert!(took >= Duration::from_secs(3), "{took:?}");
+}

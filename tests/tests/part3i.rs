@@ -292,3 +292,345 @@ fn chunked_responses_on_a_kept_connection_do_not_stall() {
         "25 responses took {took:?}"
     );
 }
+
+// ---- the arbiter: signals, time-outs, recycling, back-off ----------------
+
+/// One request on a connection of its own, answered or not: the reply, or
+/// what went wrong. A reply that has not come after `patience` is an error.
+fn try_get(
+    server: &Server,
+    target: &str,
+    patience: Duration,
+) -> Result<Vec<u8>, String> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port))
+        .map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(patience))
+        .map_err(|e| e.to_string())?;
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    );
+    std::io::Write::write_all(&mut stream, request.as_bytes())
+        .map_err(|e| format!("send: {e}"))?;
+    let mut reply = Vec::new();
+    std::io::Read::read_to_end(&mut stream, &mut reply)
+        .map_err(|e| format!("read: {e} after {} bytes", reply.len()))?;
+    if !reply.starts_with(b"HTTP/1.1 200 OK\r\n") {
+        return Err(format!("not a 200: {}", String::from_utf8_lossy(&reply)));
+    }
+    Ok(reply)
+}
+
+/// Waits until the server has printed `text` `count` times.
+fn wait_for_count(server: &Server, text: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while server.output().matches(text).count() < count {
+        assert!(Instant::now() < deadline, "{}", server.output());
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGTERM while four 2-second requests are being served: all four are
+/// answered, then the server exits 0, at once, with no worker left.
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_lets_the_requests_in_flight_finish() {
+    let mut server = testapp("sleepy", &["--workers", "4"]);
+    let pids = workers(&server, 4);
+    let answered = thread::scope(|scope| {
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let reply = try_get(&server, "/?2", PATIENCE);
+                    (reply, Instant::now())
+                })
+            })
+            .collect();
+        // Once each worker has read its request (it prints it), stop.
+        wait_for_count(&server, "< GET /?2 HTTP/1.1", 4);
+        server.signal(libc::SIGTERM);
+        let answered: Vec<_> = clients
+            .into_iter()
+            .map(|c| c.join().expect("client"))
+            .collect();
+        answered
+    });
+    let last = answered.iter().map(|(_, at)| *at).max().expect("4 replies");
+    for (reply, _) in &answered {
+        let reply = reply.as_ref().expect("an answer");
+        assert_eq!(body(reply), b"slept\n");
+    }
+    let status = server.wait_exit(Duration::from_secs(10));
+    let exited_after = last.elapsed();
+    assert!(status.expect("exited").success(), "{}", server.output());
+    assert!(exited_after < Duration::from_secs(2), "{exited_after:?}");
+    assert!(all_gone(&pids), "workers {pids:?} live on");
+}
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// With --graceful-timeout 1, a request that takes 5 s is cut: the server
+/// exits after about a second, not after five.
+#[test]
+fn the_graceful_timeout_ends_the_wait() {
+    let mut server =
+        testapp("sleepy", &["--workers", "1", "--graceful-timeout", "1"]);
+    let _ = workers(&server, 1);
+    thread::scope(|scope| {
+        let client = scope.spawn(|| try_get(&server, "/?5", PATIENCE));
+        wait_for_count(&server, "< GET /?5 HTTP/1.1", 1);
+        let started = Instant::now();
+        server.signal(libc::SIGTERM);
+        assert!(client.join().expect("client").is_err());
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "cut after {took:?}");
+    });
+    assert!(server.wait_exit(Duration::from_secs(5)).is_some());
+    assert!(
+        server
+            .output()
+            .contains("Graceful timeout: killing 1 workers")
+    );
+}
+
+/// SIGQUIT stops now: a request in flight is cut at once.
+#[test]
+fn sigquit_stops_now() {
+    let mut server = testapp("sleepy", &["--workers", "1"]);
+    let _ = workers(&server, 1);
+    thread::scope(|scope| {
+        let client = scope.spawn(|| try_get(&server, "/?5", PATIENCE));
+        wait_for_count(&server, "< GET /?5 HTTP/1.1", 1);
+        let started = Instant::now();
+        server.signal(libc::SIGQUIT);
+        assert!(client.join().expect("client").is_err());
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(2), "cut after {took:?}");
+    });
+    assert!(server.wait_exit(Duration::from_secs(5)).is_some());
+}
+
+/// SIGHUP in the middle of a stream of requests, one of them 2 s long:
+/// every request is answered, and afterwards every worker is a new one.
+#[test]
+fn sighup_replaces_every_worker_and_loses_no_request() {
+    let server = testapp("sleepy", &["--workers", "2", "--quiet"]);
+    let before = workers(&server, 2);
+    let mut failures = Vec::new();
+    thread::scope(|scope| {
+        let long = scope.spawn(|| try_get(&server, "/?2", PATIENCE));
+        thread::sleep(Duration::from_millis(300));
+        for i in 0..150 {
+            if i == 30 {
+                server.signal(libc::SIGHUP);
+            }
+            if let Err(err) = try_get(&server, "/?0.01", PATIENCE) {
+                failures.push(err);
+            }
+        }
+        if let Err(err) = long.join().expect("client") {
+            failures.push(format!("the 2 s request: {err}"));
+        }
+    });
+    assert!(failures.is_empty(), "{failures:?}\n{}", server.output());
+    assert!(
+        server
+            .output()
+            .contains("Reloading: starting 2 new workers")
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let after = workers(&server, 2);
+        if after.iter().all(|pid| !before.contains(pid)) {
+            break after;
+        }
+        assert!(Instant::now() < deadline, "{before:?} {after:?}");
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert!(after.iter().all(|pid| !before.contains(pid)));
+    assert_eq!(zombie_children(server.pid()), 0);
+}
+
+/// --timeout 2: a request that would take 30 s ends after about 2 s, its
+/// worker killed (Python says where it was stuck) and replaced, while the
+/// other worker serves on.
+#[test]
+fn a_stuck_worker_is_killed_and_replaced() {
+    let server = testapp("sleepy", &["--workers", "2", "--timeout", "2"]);
+    let before = workers(&server, 2);
+    let mut served = 0;
+    let (stuck, took) = thread::scope(|scope| {
+        let stuck = scope.spawn(|| {
+            let started = Instant::now();
+            (try_get(&server, "/?30", PATIENCE), started.elapsed())
+        });
+        wait_for_count(&server, "< GET /?30 HTTP/1.1", 1);
+        while !stuck.is_finished() {
+            if try_get(&server, "/?0", PATIENCE).is_ok() {
+                served += 1;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        stuck.join().expect("client")
+    });
+    assert!(stuck.is_err(), "the stuck request was answered");
+    assert!(took < Duration::from_secs(6), "it ended after {took:?}");
+    assert!(served >= 3, "{served} requests served meanwhile");
+    let output = server.output();
+    assert!(
+        output.contains(" timed out: busy with one request"),
+        "{output}"
+    );
+    assert!(output.contains(", line "), "no traceback: {output}");
+    assert!(output.contains(" in sleepy\n"), "no traceback: {output}");
+    assert!(output.contains(" was killed by SIGABRT"), "{output}");
+    let after = workers(&server, 2);
+    let new = after.iter().filter(|pid| !before.contains(pid)).count();
+    assert_eq!(new, 1, "{before:?} {after:?}");
+    assert!(try_get(&server, "/?0", PATIENCE).is_ok());
+}
+
+/// --max-requests 20 (plus 0 to 5): 120 requests, none lost, served by at
+/// least 5 workers in turn, none serving more than 25.
+#[test]
+fn max_requests_recycles_the_workers() {
+    let args = [
+        "--quiet",
+        "--max-requests",
+        "20",
+        "--max-requests-jitter",
+        "5",
+    ];
+    let server = testapp("pid", &args);
+    let mut served_by = std::collections::BTreeMap::new();
+    let mut failures = Vec::new();
+    for _ in 0..120 {
+        match try_get(&server, "/", PATIENCE) {
+            Ok(reply) => {
+                let pid = String::from_utf8_lossy(body(&reply)).into_owned();
+                *served_by.entry(pid).or_insert(0) += 1;
+            }
+            Err(err) => failures.push(err),
+        }
+    }
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(served_by.len() >= 5, "{served_by:?}");
+    assert!(served_by.values().all(|&n| n <= 25), "{served_by:?}");
+}
+
+/// A worker that dies while booting, again and again, is restarted after
+/// 0.5, 1, 2 s...: the arbiter says so once per try, and the tries come
+/// further and further apart, not in a tight fork loop.
+#[test]
+fn a_worker_that_dies_while_booting_is_restarted_ever_more_slowly() {
+    let server = testapp("dies_at_fork", &["--workers", "1"]);
+    let line = " while booting; next try in ";
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.len() < 4 {
+        let count = server.output().matches(line).count();
+        while seen.len() < count {
+            seen.push(Instant::now());
+        }
+        assert!(Instant::now() < deadline, "{}", server.output());
+        thread::sleep(Duration::from_millis(10));
+    }
+    let output = server.output();
+    for delay in ["0.5 s", "1.0 s", "2.0 s"] {
+        assert!(output.contains(&format!("{line}{delay}")), "{output}");
+    }
+    let gaps: Vec<f64> = seen
+        .windows(2)
+        .map(|pair| (pair[1] - pair[0]).as_secs_f64())
+        .collect();
+    // Each try came no sooner than the line before it said (a little
+    // later: a tick of the arbiter's clock, a fork), and they spread out.
+    for (gap, said) in gaps.iter().zip([0.5, 1.0, 2.0]) {
+        assert!(*gap > said - 0.05, "{gaps:?}");
+    }
+    assert!(gaps[2] > gaps[0] * 1.5, "{gaps:?}");
+    assert!(
+        output.contains("exited with status 3 while booting"),
+        "{output}"
+    );
+}
+
+/// Out of descriptors, accept() fails while the client waits: the worker
+/// says so once a second and sleeps in between, instead of spinning.
+#[cfg(target_os = "linux")]
+#[test]
+fn out_of_descriptors_a_worker_waits_instead_of_spinning() {
+    let server = testapp("leaks_descriptors", &["--workers", "1"]);
+    let worker = workers(&server, 1)[0];
+    let reply = try_get(&server, "/leak", PATIENCE).expect("a first request");
+    assert_eq!(body(&reply), b"no descriptor left\n");
+    let cpu_before = cpu_ticks(worker);
+    let _waiting = server.connect();
+    thread::sleep(Duration::from_secs(3));
+    let said = server.output().matches("Too many open files").count();
+    let cpu = cpu_ticks(worker) - cpu_before;
+    assert!((2..=5).contains(&said), "said it {said} times");
+    // A spinning worker would use most of the 3 s (300 ticks).
+    assert!(cpu < 50, "{cpu} ticks of CPU in 3 s");
+}
+
+/// The CPU time that process `pid` has used, in clock ticks (1/100 s).
+#[cfg(target_os = "linux")]
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .expect("the worker's /proc stat");
+    // Fields 14 and 15, utime and stime, after the `(command)` field.
+    let after_command = &stat[stat.rfind(')').expect("(comm)") + 2..];
+    let fields: Vec<&str> = after_command.split(' ').collect();
+    fields[11].parse::<u64>().expect("utime")
+        + fields[12].parse::<u64>().expect("stime")
+}
+
+/// SIGTERM while a kept connection waits for its next request: the worker
+/// closes it at once (not after the 2 s keep-alive timeout) and exits.
+#[test]
+fn sigterm_closes_an_idle_kept_connection_at_once() {
+    let mut server = example("wsgiapp:app", &["--workers", "1"]);
+    let _ = workers(&server, 1);
+    let mut kept = server.connect();
+    let keep = b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    assert!(!ask(&mut kept, keep).contains("Connection:"));
+    let started = Instant::now();
+    server.signal(libc::SIGTERM);
+    assert!(closed_within(&mut kept, Duration::from_secs(5)));
+    assert!(server.wait_exit(Duration::from_secs(5)).is_some());
+    let took = started.elapsed();
+    // The keep-alive timeout would take 2 s.
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+}
+
+/// SIGHUP when the new workers cannot boot: the old ones serve on (they
+/// are stopped only once a new set has booted), and once booting works
+/// again, the new set takes over.
+#[test]
+fn a_reload_whose_workers_cannot_boot_leaves_the_old_ones_serving() {
+    let server = testapp("boot_fails_when_flagged", &["--quiet"]);
+    let before = workers(&server, 2);
+    let flag =
+        std::env::temp_dir().join(format!("boot-fails-{}", server.pid()));
+    std::fs::write(&flag, "").expect("write the flag file");
+    server.signal(libc::SIGHUP);
+    wait_for_count(&server, " while booting; next try in ", 2);
+    let served: Result<Vec<_>, _> =
+        (0..10).map(|_| try_get(&server, "/", PATIENCE)).collect();
+    let _ = std::fs::remove_file(&flag);
+    let served = served.expect("the old workers serve on");
+    for reply in served {
+        let pid: u32 = String::from_utf8_lossy(body(&reply))
+            .trim()
+            .parse()
+            .expect("a PID");
+        assert!(before.contains(&pid), "{pid} is not one of {before:?}");
+    }
+    // Booting works again: the new set boots, and the old one goes.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while workers(&server, 2).iter().any(|pid| before.contains(pid)) {
+        assert!(Instant::now() < deadline, "{}", server.output());
+        thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -7,7 +7,7 @@
 //! it from the repository root with
 //! `cargo run -p part3-exercises --bin ex5-keep-alive-limit --
 //! --max-keep-alive-requests 2 wsgiapp:app`, check it with
-//! `cargo test -p wire-tests --test exercises part3::ex5 -- --ignored`.
+//! `cargo exercises check part3-ex5-keep-alive-limit`.
 
 use std::io::Write;
 use std::net::TcpStream;

@@ -8,8 +8,10 @@
 
 use std::ffi::c_int;
 use std::io::Write;
+use std::num::NonZeroUsize;
 use std::os::fd::AsRawFd;
 use std::process::{self, ExitCode};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -21,6 +23,7 @@ use nix::sys::signal::{
 };
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
+use part2::cli::ServeArgs;
 use part2::{Connection, WSGIServer};
 use pyo3::prelude::*;
 
@@ -28,17 +31,13 @@ use pyo3::prelude::*;
 /// Step 3h of Let's Build A Web Server: a forking WSGI server.
 #[derive(Parser)]
 struct Args {
-    /// The WSGI application, as module:callable (e.g. flaskapp:app)
-    app: String,
-    /// Address to listen on (`0.0.0.0` listens on every interface)
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on (0 picks a free one)
-    #[arg(long, default_value_t = 8888)]
-    port: u16,
-    /// Don't print each request and response
-    #[arg(long, short)]
-    quiet: bool,
+    /// module:callable, --host, --port, --quiet
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Stop accepting while this many children are alive (clients wait in
+    /// the backlog); without it, as in the article, there is no bound
+    #[arg(long)]
+    max_children: Option<NonZeroUsize>,
 }
 // ANCHOR_END: args
 
@@ -46,6 +45,10 @@ struct Args {
 const REQUEST_QUEUE_SIZE: i32 = 1024;
 
 // ANCHOR: grim_reaper
+/// How many children are alive: counted up before each fork, down by the
+/// grim reaper (an atomic is safe to touch in a signal handler).
+static CHILDREN: AtomicUsize = AtomicUsize::new(0);
+
 /// Runs when a child exits (the kernel sends SIGCHLD): collects the exit
 /// status of every child that has exited, so that none stays a zombie.
 extern "C" fn grim_reaper(_signum: c_int) {
@@ -55,11 +58,16 @@ extern "C" fn grim_reaper(_signum: c_int) {
     loop {
         // WNOHANG: if no child has exited (yet), return at once.
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, status)) => say_terminated(pid, status),
+            Ok(WaitStatus::Exited(pid, status)) => {
+                CHILDREN.fetch_sub(1, Ordering::SeqCst);
+                say_terminated(pid, status);
+            }
             // No more zombies, or no children at all (ECHILD).
             Ok(WaitStatus::StillAlive) | Err(_) => break,
             // Killed by a signal: collected all the same.
-            Ok(_) => {}
+            Ok(_) => {
+                CHILDREN.fetch_sub(1, Ordering::SeqCst);
+            }
         }
     }
     Errno::set_raw(saved_errno);
@@ -83,20 +91,11 @@ fn say_terminated(pid: Pid, status: i32) {
 // ANCHOR: main
 fn main() -> ExitCode {
     let args = Args::parse();
-    let httpd = part2::make_server_for(
-        &args.app,
-        &args.host,
-        args.port,
-        REQUEST_QUEUE_SIZE,
-    );
-    let mut httpd = match httpd {
-        Ok(httpd) => httpd,
-        Err(message) => {
-            eprintln!("webserver3h: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    httpd.verbose = !args.quiet;
+    let mut httpd =
+        match args.serve.make_server("webserver3h", REQUEST_QUEUE_SIZE) {
+            Ok(httpd) => httpd,
+            Err(exit_code) => return exit_code,
+        };
     // Each request is served by a process of its own: tell the app.
     httpd.multiprocess = true;
     println!("WSGIServer: Serving HTTP on port {} ...", httpd.server_port);
@@ -104,12 +103,15 @@ fn main() -> ExitCode {
     if let Err(err) = httpd.warm_up() {
         eprintln!("webserver3h: warm-up request failed: {err}");
     }
-    serve_forever(&httpd)
+    serve_forever(&httpd, args.max_children)
 }
 // ANCHOR_END: main
 
 // ANCHOR: serve_forever
-fn serve_forever(httpd: &WSGIServer) -> ExitCode {
+fn serve_forever(
+    httpd: &WSGIServer,
+    max_children: Option<NonZeroUsize>,
+) -> ExitCode {
     let grim_reaper = SigAction::new(
         SigHandler::Handler(grim_reaper),
         SaFlags::empty(),
@@ -121,6 +123,9 @@ fn serve_forever(httpd: &WSGIServer) -> ExitCode {
         .expect("SIGCHLD is a signal that may be caught");
 
     loop {
+        if let Some(max_children) = max_children {
+            wait_while_children_reach(max_children);
+        }
         // As in 3g, std's accept() retries after EINTR: no crash here.
         let (client_connection, _client_address) =
             match httpd.listen_socket().accept() {
@@ -132,6 +137,9 @@ fn serve_forever(httpd: &WSGIServer) -> ExitCode {
                 }
             };
         // ANCHOR: fork
+        // Counted before the fork: the reaper may collect the child
+        // before fork() has even returned here.
+        CHILDREN.fetch_add(1, Ordering::SeqCst);
         match fork() {
             Ok(0) => {
                 // The child. The grim reaper is the parent's business: an
@@ -160,12 +168,32 @@ fn serve_forever(httpd: &WSGIServer) -> ExitCode {
             Err(err) => {
                 // Say, too many processes: this client is closed unserved.
                 eprintln!("webserver3h: fork failed: {err}");
+                CHILDREN.fetch_sub(1, Ordering::SeqCst);
             }
         }
         // ANCHOR_END: fork
     }
 }
 // ANCHOR_END: serve_forever
+
+// ANCHOR: max_children
+/// Waits while `max_children` children are alive, without accepting: new
+/// clients wait in the listen backlog meanwhile.
+fn wait_while_children_reach(max_children: NonZeroUsize) {
+    // SIGCHLD is blocked while we look at the count, and sigsuspend()
+    // unblocks it and sleeps in one step: a child that exits between the
+    // look and the sleep cannot go unnoticed (its signal is held, then
+    // delivered the moment we sleep, and wakes us).
+    let mut sigchld = SigSet::empty();
+    sigchld.add(Signal::SIGCHLD);
+    let _ = sigchld.thread_block();
+    while CHILDREN.load(Ordering::SeqCst) >= max_children.get() {
+        // Returns once a handler (the grim reaper) has run.
+        let _ = SigSet::empty().suspend();
+    }
+    let _ = sigchld.thread_unblock();
+}
+// ANCHOR_END: max_children
 
 // ANCHOR: fork_python
 /// Forks with Python's `os.fork()`, as the article does: 0 in the child,

@@ -7,7 +7,7 @@
 //! task, a hint and the expected reply. Run it with
 //! `cargo run -p part1-exercises --bin ex1-server-header`,
 //! check it with
-//! `cargo test -p wire-tests --test exercises part1::ex1 -- --ignored`.
+//! `cargo exercises check part1-ex1-server-header`.
 
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};

@@ -7,7 +7,7 @@
 //! task, a hint and the expected reply. Run it with
 //! `cargo run -p part1-exercises --bin ex2-not-found`,
 //! check it with
-//! `cargo test -p wire-tests --test exercises part1::ex2 -- --ignored`.
+//! `cargo exercises check part1-ex2-not-found`.
 
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};

@@ -7,7 +7,7 @@
 //! task, a hint and the expected reply. Run it with
 //! `cargo run -p part1-exercises --bin ex4-method-not-allowed`,
 //! check it with
-//! `cargo test -p wire-tests --test exercises part1::ex4 -- --ignored`.
+//! `cargo exercises check part1-ex4-method-not-allowed`.
 
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};

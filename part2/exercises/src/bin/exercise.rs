@@ -5,7 +5,7 @@
 //! of https://github.com/rspivak/lsbaws). Run exercise 1 with
 //! `cargo run -p part2-exercises --bin exercise -- ex1_hello_name:app`,
 //! check it with
-//! `cargo test -p wire-tests --test exercises part2::ex1 -- --ignored`.
+//! `cargo exercises check part2-ex1-hello-name`.
 
 use std::process::ExitCode;
 

@@ -8,7 +8,7 @@
 //! the task, a hint and the expected reply. Run it with
 //! `cargo run -p part3-exercises --bin ex1-request-timeout -- --timeout 2`,
 //! check it with
-//! `cargo test -p wire-tests --test exercises part3::ex1 -- --ignored`.
+//! `cargo exercises check part3-ex1-request-timeout`.
 
 use std::io::{self, ErrorKind};
 use std::net::TcpStream;

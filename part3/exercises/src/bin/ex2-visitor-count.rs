@@ -7,7 +7,7 @@
 //! "Part 3: Exercises" gives the task, a hint and the expected replies.
 //! Run it with `cargo run -p part3-exercises --bin ex2-visitor-count`,
 //! check it with
-//! `cargo test -p wire-tests --test exercises part3::ex2 -- --ignored`.
+//! `cargo exercises check part3-ex2-visitor-count`.
 
 use std::ffi::c_int;
 use std::io::Write;

@@ -8,7 +8,7 @@
 //! the expected reply. Run it with
 //! `cargo run -p part3-exercises --bin ex3-too-busy -- --max-children 2
 //! --sleep 10`, check it with
-//! `cargo test -p wire-tests --test exercises part3::ex3 -- --ignored`.
+//! `cargo exercises check part3-ex3-too-busy`.
 
 use std::ffi::c_int;
 use std::io::Write;

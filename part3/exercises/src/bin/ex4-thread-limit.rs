@@ -7,7 +7,7 @@
 //! the expected reply. Run it from the repository root with
 //! `cargo run -p part3-exercises --bin ex4-thread-limit -- --max-threads 2
 //! wsgiapp:app`, check it with
-//! `cargo test -p wire-tests --test exercises part3::ex4 -- --ignored`.
+//! `cargo exercises check part3-ex4-thread-limit`.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
