@@ -142,6 +142,11 @@ while IFS= read -r hit; do
   fi
 done < <(grep -rnoE --include='*.md' 'cargo run[^`]*' "$src" README.md)
 
+# d2. No merge left its conflict markers in a page.
+if grep -rnE '^(<<<<<<<|>>>>>>>)( |$)|^=======$' "$src" README.md >&2; then
+  problem "the lines above are a merge's conflict markers"
+fi
+
 # e. Every page is in the table of contents, every relative link resolves.
 while IFS= read -r page; do
   listed=${page#"$src"/}
