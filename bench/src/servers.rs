@@ -92,6 +92,12 @@ pub fn all() -> Vec<ServerSpec> {
             keep_alive: true,
             ..ours("webserver3l", "part3", "webserver3l", &[])
         },
+        // Pre-fork x event loop: as many workers as gunicorn's, each
+        // running 3l's loop, the app on the loop.
+        ServerSpec {
+            keep_alive: true,
+            ..ours("webserver3m", "part3", "webserver3m", &["--workers=2"])
+        },
         peer("waitress", true, "waitress-serve", |app, port| {
             vec![
                 "--threads=4".into(),

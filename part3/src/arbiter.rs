@@ -1,8 +1,8 @@
 //! The arbiter of a pre-fork server: the parent process that forks the
 //! workers, replaces those that die, kills those that hang, recycles them,
 //! and stops them when it is told to. Modelled on gunicorn's arbiter
-//! (`gunicorn/arbiter.py`); webserver3i runs under it, and so will the
-//! pre-fork event-loop step.
+//! (`gunicorn/arbiter.py`); webserver3i runs under it, and so does
+//! webserver3m, whose workers each run an event loop.
 //!
 //! A step hands [`run`] two functions: how to fork (3i forks through
 //! Python) and what a worker runs, given a [`Worker`]: the worker's side
@@ -26,6 +26,7 @@ use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::time::{ClockId, clock_gettime};
 use nix::unistd::{Pid, getppid};
+use pyo3::prelude::*;
 
 // ANCHOR: args
 /// The arbiter's options, for a step to flatten into its own.
@@ -263,6 +264,29 @@ struct WorkerRecord {
     aborted_at: Option<Instant>,
 }
 // ANCHOR_END: state
+
+// ANCHOR: fork
+/// How 3i and 3m fork: as 3h does, through the interpreter, with
+/// os.fork(). `None` in the child, the child's PID in the parent.
+pub fn python_fork() -> std::io::Result<Option<Pid>> {
+    let forked = Python::attach(|py| -> PyResult<i32> {
+        py.import("os")?.call_method0("fork")?.extract()
+    })?;
+    Ok((forked != 0).then(|| Pid::from_raw(forked)))
+}
+
+/// Python's faulthandler: on SIGABRT (and on a crash), it prints every
+/// thread's Python traceback on stderr, then lets the signal kill us.
+pub fn enable_faulthandler() {
+    let enabled = Python::attach(|py| -> PyResult<()> {
+        py.import("faulthandler")?.call_method0("enable")?;
+        Ok(())
+    });
+    if let Err(err) = enabled {
+        eprintln!("arbiter: cannot enable faulthandler: {err}");
+    }
+}
+// ANCHOR_END: fork
 
 /// The signals the arbiter waits for.
 fn arbiter_signals() -> SigSet {

@@ -738,3 +738,161 @@ pub fn listing_diff(old: &str, new: &str) -> String {
         .to_string()
 }
 // ANCHOR_END: listing_diff
+
+// ---- the steps that answer as part2 does --------------------------------
+
+/// GET_HELLO, asking the server to close after it (as part2 always does).
+pub fn get_hello_close() -> Vec<u8> {
+    let mut request = GET_HELLO[..GET_HELLO.len() - 2].to_vec();
+    request.extend_from_slice(b"Connection: close\r\n\r\n");
+    request
+}
+
+/// The reply part of a transcript, from `reply (N bytes):` on.
+pub fn reply_part(transcript: &str) -> &str {
+    let start = transcript.find("reply (").expect("a reply part");
+    transcript[start..].trim_end()
+}
+
+/// The reply of part2's snapshot `part2-NAME-hello`, as tests/snapshots
+/// holds it.
+pub fn part2_hello_reply(name: &str) -> String {
+    let path = workspace_root()
+        .join(format!("tests/snapshots/part2-{name}-hello.snap"));
+    let snapshot = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    reply_part(&snapshot).to_string()
+}
+
+/// The reply of `server` to GET_HELLO (asking to close) is the very reply
+/// of part2's snapshot for the app `name`: the same bytes, length and all.
+pub fn assert_hello_as_part2(server: &Server, name: &str) {
+    let request = get_hello_close();
+    let reply = server.exchange(&request);
+    let ours = transcript(&request, &reply);
+    assert_eq!(reply_part(&ours), part2_hello_reply(name));
+}
+
+/// `count` requests in one write to the test app `echo_form`, each with
+/// its own query: `count` replies, in the order of the requests.
+pub fn assert_pipelined_in_order(server: &Server, count: usize) {
+    let mut request = Vec::new();
+    for n in 0..count {
+        let line = format!("GET /?n={n} HTTP/1.1\r\nHost: x\r\n\r\n");
+        request.extend_from_slice(line.as_bytes());
+    }
+    let mut stream = server.connect();
+    stream.write_all(&request).expect("send");
+    for n in 0..count {
+        let reply = read_response(&mut stream);
+        let echoed = String::from_utf8_lossy(body(&reply)).into_owned();
+        assert_eq!(echoed, format!("n={n}\n"));
+    }
+}
+
+/// For the test app `sleepy`: starts a request that sleeps 2 s, then,
+/// 0.3 s later, three quick requests at once; how long each quick one took.
+pub fn quick_while_one_sleeps(server: &Server) -> Vec<Duration> {
+    let port = server.port;
+    let slow = thread::spawn(move || {
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .write_all(
+                b"GET /?2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            )
+            .expect("send");
+        read_reply(&mut stream)
+    });
+    thread::sleep(Duration::from_millis(300));
+    let delayed: Vec<Duration> = thread::scope(|scope| {
+        let clients: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| {
+                    let started = Instant::now();
+                    let reply = try_get(server, "/?0", PATIENCE).expect("ok");
+                    assert_eq!(body(&reply), b"slept\n");
+                    started.elapsed()
+                })
+            })
+            .collect();
+        clients
+            .into_iter()
+            .map(|c| c.join().expect("a client"))
+            .collect()
+    });
+    assert_eq!(body(&slow.join().expect("the slow client")), b"slept\n");
+    delayed
+}
+
+// ---- the pre-fork servers (3i, 3m) ----------------------------------------
+
+/// The PIDs of a pre-fork server's workers, once `count` of them run.
+#[cfg(unix)]
+pub fn workers(server: &Server, count: usize) -> Vec<u32> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pids: Vec<u32> = children(server.pid())
+            .into_iter()
+            .filter(|&(_, state)| state != 'Z')
+            .map(|(pid, _)| pid)
+            .collect();
+        if pids.len() == count {
+            return pids;
+        }
+        assert!(Instant::now() < deadline, "workers: {pids:?}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until none of `pids` runs any more; true if so.
+#[cfg(target_os = "linux")]
+pub fn all_gone(pids: &[u32]) -> bool {
+    let alive = |pid: &u32| Path::new(&format!("/proc/{pid}")).exists();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(alive) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+/// One request on a connection of its own, answered or not: the reply, or
+/// what went wrong. A reply that has not come after `patience` is an error,
+/// and so is any reply but a 200.
+pub fn try_get(
+    server: &Server,
+    target: &str,
+    patience: Duration,
+) -> Result<Vec<u8>, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port))
+        .map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(patience))
+        .map_err(|e| e.to_string())?;
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("send: {e}"))?;
+    let mut reply = Vec::new();
+    stream
+        .read_to_end(&mut reply)
+        .map_err(|e| format!("read: {e} after {} bytes", reply.len()))?;
+    if !reply.starts_with(b"HTTP/1.1 200 OK\r\n") {
+        return Err(format!("not a 200: {}", String::from_utf8_lossy(&reply)));
+    }
+    Ok(reply)
+}
+
+/// Waits until the server has printed `text` `count` times.
+pub fn wait_for_count(server: &Server, text: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while server.output().matches(text).count() < count {
+        assert!(Instant::now() < deadline, "{}", server.output());
+        thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -6,8 +6,8 @@
 //! Every WSGI step stands on this core: part2 runs here, and webserver3i
 //! where a test needs a server that can serve two clients at once. The
 //! event loop reads requests without blocking, through the same parser:
-//! part3l.rs includes this file as a module, and there every test runs
-//! against webserver3l (see `SERVER`).
+//! part3l.rs and part3m.rs include this file as a module, and there every
+//! test runs against webserver3l or webserver3m (see `SERVER`).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -29,12 +29,14 @@ const MAX_HEAD: usize = 64 * 1024;
 const MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// The server under test, as package, binary and arguments: part2, or
-/// webserver3l when this file is compiled into the test crate of
-/// part3l.rs. These tests read each reply until the server closes, as
-/// part2 always does after one: 3l is asked to keep no connection.
+/// webserver3l or webserver3m when this file is compiled into the test
+/// crate of part3l.rs or part3m.rs. These tests read each reply until the
+/// server closes, as part2 always does after one: 3l and 3m are asked to
+/// keep no connection.
 const SERVER: (&str, &str, &[&str]) = match env!("CARGO_CRATE_NAME").as_bytes()
 {
     b"part3l" => ("part3", "webserver3l", &["--keep-alive", "0"]),
+    b"part3m" => ("part3", "webserver3m", &["--keep-alive", "0"]),
     _ => ("part2", "part2", &[]),
 };
 

@@ -4,15 +4,24 @@
 //! The server forks; this test process never does.
 #![cfg(unix)]
 
-#[cfg(target_os = "linux")]
-use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[cfg(target_os = "linux")]
+use wire_tests::all_gone;
 use wire_tests::{
-    GET_HELLO, Server, assert_wire, body, children, client3, payload,
-    python_has, zombie_children,
+    GET_HELLO, Server, assert_wire, body, client3, payload, python_has,
+    try_get, wait_for_count, workers, zombie_children,
 };
+
+/// The arbiter's contract (SIGTERM, SIGQUIT, SIGHUP, --timeout,
+/// --max-requests), each test run against webserver3i: arbiter_contract.rs
+/// picks its server by the name of the test crate it is compiled into.
+#[path = "shared/arbiter_contract.rs"]
+mod arbiter_contract;
+
+/// How long a test waits for one reply before it counts as lost.
+const PATIENCE: Duration = Duration::from_secs(10);
 
 fn example(app: &str, args: &[&str]) -> Server {
     let mut all = vec![app];
@@ -30,37 +39,6 @@ fn get(server: &Server, target: &str) -> Vec<u8> {
         "GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
     );
     server.exchange(request.as_bytes())
-}
-
-/// The PIDs of the server's workers, once `count` of them run.
-fn workers(server: &Server, count: usize) -> Vec<u32> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let pids: Vec<u32> = children(server.pid())
-            .into_iter()
-            .filter(|&(_, state)| state != 'Z')
-            .map(|(pid, _)| pid)
-            .collect();
-        if pids.len() == count {
-            return pids;
-        }
-        assert!(Instant::now() < deadline, "workers: {pids:?}");
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Waits until none of `pids` runs any more; true if so.
-#[cfg(target_os = "linux")]
-fn all_gone(pids: &[u32]) -> bool {
-    let alive = |pid: &u32| Path::new(&format!("/proc/{pid}")).exists();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while pids.iter().any(alive) {
-        if Instant::now() > deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    true
 }
 
 /// The one reply to GET_HELLO, read by its length: the connection stays
@@ -294,229 +272,6 @@ fn chunked_responses_on_a_kept_connection_do_not_stall() {
 }
 
 // ---- the arbiter: signals, time-outs, recycling, back-off ----------------
-
-/// One request on a connection of its own, answered or not: the reply, or
-/// what went wrong. A reply that has not come after `patience` is an error.
-fn try_get(
-    server: &Server,
-    target: &str,
-    patience: Duration,
-) -> Result<Vec<u8>, String> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port))
-        .map_err(|e| format!("connect: {e}"))?;
-    stream
-        .set_read_timeout(Some(patience))
-        .map_err(|e| e.to_string())?;
-    let request = format!(
-        "GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    );
-    std::io::Write::write_all(&mut stream, request.as_bytes())
-        .map_err(|e| format!("send: {e}"))?;
-    let mut reply = Vec::new();
-    std::io::Read::read_to_end(&mut stream, &mut reply)
-        .map_err(|e| format!("read: {e} after {} bytes", reply.len()))?;
-    if !reply.starts_with(b"HTTP/1.1 200 OK\r\n") {
-        return Err(format!("not a 200: {}", String::from_utf8_lossy(&reply)));
-    }
-    Ok(reply)
-}
-
-/// Waits until the server has printed `text` `count` times.
-fn wait_for_count(server: &Server, text: &str, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while server.output().matches(text).count() < count {
-        assert!(Instant::now() < deadline, "{}", server.output());
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// SIGTERM while four 2-second requests are being served: all four are
-/// answered, then the server exits 0, at once, with no worker left.
-#[cfg(target_os = "linux")]
-#[test]
-fn sigterm_lets_the_requests_in_flight_finish() {
-    let mut server = testapp("sleepy", &["--workers", "4"]);
-    let pids = workers(&server, 4);
-    let answered = thread::scope(|scope| {
-        let clients: Vec<_> = (0..4)
-            .map(|_| {
-                scope.spawn(|| {
-                    let reply = try_get(&server, "/?2", PATIENCE);
-                    (reply, Instant::now())
-                })
-            })
-            .collect();
-        // Once each worker has read its request (it prints it), stop.
-        wait_for_count(&server, "< GET /?2 HTTP/1.1", 4);
-        server.signal(libc::SIGTERM);
-        let answered: Vec<_> = clients
-            .into_iter()
-            .map(|c| c.join().expect("client"))
-            .collect();
-        answered
-    });
-    let last = answered.iter().map(|(_, at)| *at).max().expect("4 replies");
-    for (reply, _) in &answered {
-        let reply = reply.as_ref().expect("an answer");
-        assert_eq!(body(reply), b"slept\n");
-    }
-    let status = server.wait_exit(Duration::from_secs(10));
-    let exited_after = last.elapsed();
-    assert!(status.expect("exited").success(), "{}", server.output());
-    assert!(exited_after < Duration::from_secs(2), "{exited_after:?}");
-    assert!(all_gone(&pids), "workers {pids:?} live on");
-}
-
-const PATIENCE: Duration = Duration::from_secs(10);
-
-/// With --graceful-timeout 1, a request that takes 5 s is cut: the server
-/// exits after about a second, not after five.
-#[test]
-fn the_graceful_timeout_ends_the_wait() {
-    let mut server =
-        testapp("sleepy", &["--workers", "1", "--graceful-timeout", "1"]);
-    let _ = workers(&server, 1);
-    thread::scope(|scope| {
-        let client = scope.spawn(|| try_get(&server, "/?5", PATIENCE));
-        wait_for_count(&server, "< GET /?5 HTTP/1.1", 1);
-        let started = Instant::now();
-        server.signal(libc::SIGTERM);
-        assert!(client.join().expect("client").is_err());
-        let took = started.elapsed();
-        assert!(took < Duration::from_secs(3), "cut after {took:?}");
-    });
-    assert!(server.wait_exit(Duration::from_secs(5)).is_some());
-    assert!(
-        server
-            .output()
-            .contains("Graceful timeout: killing 1 workers")
-    );
-}
-
-/// SIGQUIT stops now: a request in flight is cut at once.
-#[test]
-fn sigquit_stops_now() {
-    let mut server = testapp("sleepy", &["--workers", "1"]);
-    let _ = workers(&server, 1);
-    thread::scope(|scope| {
-        let client = scope.spawn(|| try_get(&server, "/?5", PATIENCE));
-        wait_for_count(&server, "< GET /?5 HTTP/1.1", 1);
-        let started = Instant::now();
-        server.signal(libc::SIGQUIT);
-        assert!(client.join().expect("client").is_err());
-        let took = started.elapsed();
-        assert!(took < Duration::from_secs(2), "cut after {took:?}");
-    });
-    assert!(server.wait_exit(Duration::from_secs(5)).is_some());
-}
-
-/// SIGHUP in the middle of a stream of requests, one of them 2 s long:
-/// every request is answered, and afterwards every worker is a new one.
-#[test]
-fn sighup_replaces_every_worker_and_loses_no_request() {
-    let server = testapp("sleepy", &["--workers", "2", "--quiet"]);
-    let before = workers(&server, 2);
-    let mut failures = Vec::new();
-    thread::scope(|scope| {
-        let long = scope.spawn(|| try_get(&server, "/?2", PATIENCE));
-        thread::sleep(Duration::from_millis(300));
-        for i in 0..150 {
-            if i == 30 {
-                server.signal(libc::SIGHUP);
-            }
-            if let Err(err) = try_get(&server, "/?0.01", PATIENCE) {
-                failures.push(err);
-            }
-        }
-        if let Err(err) = long.join().expect("client") {
-            failures.push(format!("the 2 s request: {err}"));
-        }
-    });
-    assert!(failures.is_empty(), "{failures:?}\n{}", server.output());
-    assert!(
-        server
-            .output()
-            .contains("Reloading: starting 2 new workers")
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let after = loop {
-        let after = workers(&server, 2);
-        if after.iter().all(|pid| !before.contains(pid)) {
-            break after;
-        }
-        assert!(Instant::now() < deadline, "{before:?} {after:?}");
-        thread::sleep(Duration::from_millis(50));
-    };
-    assert!(after.iter().all(|pid| !before.contains(pid)));
-    assert_eq!(zombie_children(server.pid()), 0);
-}
-
-/// --timeout 2: a request that would take 30 s ends after about 2 s, its
-/// worker killed (Python says where it was stuck) and replaced, while the
-/// other worker serves on.
-#[test]
-fn a_stuck_worker_is_killed_and_replaced() {
-    let server = testapp("sleepy", &["--workers", "2", "--timeout", "2"]);
-    let before = workers(&server, 2);
-    let mut served = 0;
-    let (stuck, took) = thread::scope(|scope| {
-        let stuck = scope.spawn(|| {
-            let started = Instant::now();
-            (try_get(&server, "/?30", PATIENCE), started.elapsed())
-        });
-        wait_for_count(&server, "< GET /?30 HTTP/1.1", 1);
-        while !stuck.is_finished() {
-            if try_get(&server, "/?0", PATIENCE).is_ok() {
-                served += 1;
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
-        stuck.join().expect("client")
-    });
-    assert!(stuck.is_err(), "the stuck request was answered");
-    assert!(took < Duration::from_secs(6), "it ended after {took:?}");
-    assert!(served >= 3, "{served} requests served meanwhile");
-    let output = server.output();
-    assert!(
-        output.contains(" timed out: busy with one request"),
-        "{output}"
-    );
-    assert!(output.contains(", line "), "no traceback: {output}");
-    assert!(output.contains(" in sleepy\n"), "no traceback: {output}");
-    assert!(output.contains(" was killed by SIGABRT"), "{output}");
-    let after = workers(&server, 2);
-    let new = after.iter().filter(|pid| !before.contains(pid)).count();
-    assert_eq!(new, 1, "{before:?} {after:?}");
-    assert!(try_get(&server, "/?0", PATIENCE).is_ok());
-}
-
-/// --max-requests 20 (plus 0 to 5): 120 requests, none lost, served by at
-/// least 5 workers in turn, none serving more than 25.
-#[test]
-fn max_requests_recycles_the_workers() {
-    let args = [
-        "--quiet",
-        "--max-requests",
-        "20",
-        "--max-requests-jitter",
-        "5",
-    ];
-    let server = testapp("pid", &args);
-    let mut served_by = std::collections::BTreeMap::new();
-    let mut failures = Vec::new();
-    for _ in 0..120 {
-        match try_get(&server, "/", PATIENCE) {
-            Ok(reply) => {
-                let pid = String::from_utf8_lossy(body(&reply)).into_owned();
-                *served_by.entry(pid).or_insert(0) += 1;
-            }
-            Err(err) => failures.push(err),
-        }
-    }
-    assert!(failures.is_empty(), "{failures:?}");
-    assert!(served_by.len() >= 5, "{served_by:?}");
-    assert!(served_by.values().all(|&n| n <= 25), "{served_by:?}");
-}
 
 /// A worker that dies while booting, again and again, is restarted after
 /// 0.5, 1, 2 s...: the arbiter says so once per try, and the tries come

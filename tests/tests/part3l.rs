@@ -15,9 +15,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use wire_tests::{
-    GET_HELLO, PATIENCE, Server, assert_wire, binary, body, open_fds,
-    output_within, payload, python_has, read_reply, read_response, status_line,
-    transcript, workspace_root,
+    GET_HELLO, PATIENCE, Server, assert_hello_as_part2,
+    assert_pipelined_in_order, assert_wire, binary, body, get_hello_close,
+    open_fds, output_within, payload, python_has, quick_while_one_sleeps,
+    read_reply, read_response, status_line, workspace_root,
 };
 
 /// part2's HTTP-core tests, every one run against webserver3l: http_core.rs
@@ -37,13 +38,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// GET_HELLO, asking the server to close after it.
-fn get_hello_close() -> Vec<u8> {
-    let mut request = GET_HELLO[..GET_HELLO.len() - 2].to_vec();
-    request.extend_from_slice(b"Connection: close\r\n\r\n");
-    request
-}
-
 /// One GET_HELLO on a new connection, closed after; and how long it took.
 fn timed_hello(server: &Server) -> (Vec<u8>, Duration) {
     let started = Instant::now();
@@ -53,31 +47,9 @@ fn timed_hello(server: &Server) -> (Vec<u8>, Duration) {
 
 // ---- the example apps, byte for byte as part2's --------------------------
 
-/// The reply part of a transcript, from `reply (N bytes):` on.
-fn reply_part(transcript: &str) -> &str {
-    let start = transcript.find("reply (").expect("a reply part");
-    transcript[start..].trim_end()
-}
-
-/// The reply of part2's snapshot `name`, as tests/snapshots holds it.
-fn part2_reply(name: &str) -> String {
-    let path = workspace_root().join(format!("tests/snapshots/{name}.snap"));
-    let snapshot = fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    reply_part(&snapshot).to_string()
-}
-
-/// The reply to GET_HELLO (asking to close, as part2 always does) is the
-/// very reply of part2's snapshot: the same bytes, length and all.
+/// The reply to GET_HELLO is the very reply of part2's snapshot.
 fn hello_as_part2(app: &str, name: &str) {
-    let server = example(app);
-    let request = get_hello_close();
-    let reply = server.exchange(&request);
-    let ours = transcript(&request, &reply);
-    assert_eq!(
-        reply_part(&ours),
-        part2_reply(&format!("part2-{name}-hello"))
-    );
+    assert_hello_as_part2(&example(app), name);
 }
 
 #[test]
@@ -152,18 +124,7 @@ fn pipelined_requests_get_3is_replies() {
 /// replies, in the order of the requests.
 #[test]
 fn a_hundred_pipelined_requests_are_answered_in_order() {
-    let server = testapp("echo_form");
-    let mut request = Vec::new();
-    for n in 0..100 {
-        let line = format!("GET /?n={n} HTTP/1.1\r\nHost: x\r\n\r\n");
-        request.extend_from_slice(line.as_bytes());
-    }
-    let mut stream = server.connect();
-    stream.write_all(&request).expect("send");
-    for n in 0..100 {
-        let reply = read_response(&mut stream);
-        assert_eq!(text(body(&reply)), format!("n={n}\n"));
-    }
+    assert_pipelined_in_order(&testapp("echo_form"), 100);
 }
 
 /// A kept connection that sends nothing more is closed, without a word,
@@ -452,27 +413,7 @@ fn one_slow_request_delays_every_other_client() {
         started.elapsed()
     };
     let alone = quick(&server);
-    let port = server.port;
-    let slow = thread::spawn(move || {
-        let mut stream =
-            TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream
-            .write_all(
-                b"GET /?2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            )
-            .expect("send");
-        read_reply(&mut stream)
-    });
-    thread::sleep(Duration::from_millis(300));
-    let delayed: Vec<Duration> = thread::scope(|scope| {
-        let clients: Vec<_> =
-            (0..3).map(|_| scope.spawn(|| quick(&server))).collect();
-        clients
-            .into_iter()
-            .map(|c| c.join().expect("a client"))
-            .collect()
-    });
-    assert_eq!(body(&slow.join().expect("the slow client")), b"slept\n");
+    let delayed = quick_while_one_sleeps(&server);
     eprintln!(
         "3l: a request to a quick app took {alone:?} alone, {delayed:?} \
          while another client's request slept 2 s"

@@ -16,11 +16,9 @@ use std::time::Duration;
 use clap::Parser;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::unistd::Pid;
 use part2::cli::ServeArgs;
 use part2::{Connection, WSGIServer};
 use part3::arbiter::{self, ArbiterArgs, Worker};
-use pyo3::prelude::*;
 
 // ANCHOR: args
 /// Step 3i of Let's Build A Web Server: a pre-fork WSGI server.
@@ -62,34 +60,13 @@ fn main() -> ExitCode {
         eprintln!("webserver3i: warm-up request failed: {err}");
     }
     // A worker killed for hanging (SIGABRT) prints where it hung.
-    enable_faulthandler();
+    arbiter::enable_faulthandler();
     // The arbiter forks the workers and watches over them from now on.
-    arbiter::run(&args.arbiter, fork, |worker| serve_forever(&httpd, worker))
+    arbiter::run(&args.arbiter, arbiter::python_fork, |worker| {
+        serve_forever(&httpd, worker)
+    })
 }
 // ANCHOR_END: main
-
-// ANCHOR: fork
-/// As in 3h: fork through the interpreter, with os.fork(). `None` in the
-/// child, the child's PID in the parent.
-fn fork() -> std::io::Result<Option<Pid>> {
-    let forked = Python::attach(|py| -> PyResult<i32> {
-        py.import("os")?.call_method0("fork")?.extract()
-    })?;
-    Ok((forked != 0).then(|| Pid::from_raw(forked)))
-}
-
-/// Python's faulthandler: on SIGABRT (and on a crash), it prints every
-/// thread's Python traceback on stderr, then lets the signal kill us.
-fn enable_faulthandler() {
-    let enabled = Python::attach(|py| -> PyResult<()> {
-        py.import("faulthandler")?.call_method0("enable")?;
-        Ok(())
-    });
-    if let Err(err) = enabled {
-        eprintln!("webserver3i: cannot enable faulthandler: {err}");
-    }
-}
-// ANCHOR_END: fork
 
 // ANCHOR: serve_forever
 /// A worker's loop: wait for a client, accept it, serve it, and again,

@@ -1,0 +1,210 @@
+//! Step 3m, pre-fork workers each running 3l's event loop, under 3i's
+//! arbiter. Its HTTP is part2's (the example apps byte for byte, and the
+//! HTTP-core tests of http_core.rs run against it too); the arbiter's
+//! contract holds for a loop (SIGTERM finishes what is in flight, SIGHUP
+//! loses nothing, a stuck worker is replaced, --max-requests recycles);
+//! idle clients hold no worker, unlike 3i's; and with --threads, a slow
+//! app holds a thread, not the loop, which on 3l stalls every client.
+//!
+//! The server forks; this test process never does.
+#![cfg(unix)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use wire_tests::{
+    Server, assert_hello_as_part2, assert_pipelined_in_order, body,
+    get_hello_close, python_has, quick_while_one_sleeps, read_response,
+    status_line, try_get, wait_for_count, workers,
+};
+
+/// part2's HTTP-core tests, every one run against webserver3m: http_core.rs
+/// picks its server by the name of the test crate it is compiled into.
+#[path = "http_core.rs"]
+mod http_core;
+
+/// The arbiter's contract (SIGTERM, SIGQUIT, SIGHUP, --timeout,
+/// --max-requests), every test run against webserver3m, on the loop and,
+/// where it differs, on threads; chosen the same way.
+#[path = "shared/arbiter_contract.rs"]
+mod arbiter_contract;
+
+/// How long a test waits for one reply before it counts as lost.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn example(app: &str, args: &[&str]) -> Server {
+    let mut all = vec![app];
+    all.extend_from_slice(args);
+    Server::start("part3", "webserver3m", &all)
+}
+
+fn testapp(name: &str, args: &[&str]) -> Server {
+    Server::start_testapp("part3", "webserver3m", name, args)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+// ---- the example apps, byte for byte as part2's --------------------------
+
+#[test]
+fn wsgiapp_answers_as_part2() {
+    assert_hello_as_part2(&example("wsgiapp:app", &["--quiet"]), "wsgiapp");
+}
+
+#[test]
+fn flaskapp_answers_as_part2() {
+    if python_has("flask") {
+        assert_hello_as_part2(&example("flaskapp:app", &["--quiet"]), "flask");
+    }
+}
+
+#[test]
+fn pyramidapp_answers_as_part2() {
+    if python_has("pyramid") {
+        let server = example("pyramidapp:app", &["--quiet"]);
+        assert_hello_as_part2(&server, "pyramid");
+    }
+}
+
+#[test]
+fn djangoapp_answers_as_part2() {
+    if python_has("django") {
+        let server = example("djangoapp:app", &["--quiet"]);
+        assert_hello_as_part2(&server, "django");
+    }
+}
+
+/// wsgi.multiprocess is true; wsgi.multithread only with --threads.
+#[test]
+fn the_environ_says_multiprocess_and_with_threads_multithread() {
+    let threads: &[&str] = &["--threads", "2"];
+    for (args, multithread) in [(&[][..], "False"), (threads, "True")] {
+        let server = testapp("echo_environ", args);
+        let reply = try_get(&server, "/", PATIENCE).expect("a reply");
+        let environ = text(body(&reply));
+        assert!(environ.contains("\nwsgi.multiprocess bool True\n"));
+        let want = format!("\nwsgi.multithread bool {multithread}\n");
+        assert!(environ.contains(&want), "{args:?}: {environ}");
+    }
+}
+
+/// A hundred requests in one write, on a worker whose app runs on four
+/// threads at once: a hundred replies, in the order of the requests.
+#[test]
+fn pipelined_requests_on_threads_are_answered_in_order() {
+    let server = testapp("echo_form", &["--workers", "1", "--threads", "4"]);
+    assert_pipelined_in_order(&server, 100);
+}
+
+// ---- what a loop survives that 3i's workers do not -------------------------
+
+/// Fifty idle connections hold none of the two workers: a normal client
+/// is answered at once. (On 3i, two idle connections hold both workers,
+/// and a third client waits for the keep-alive or first-byte timeout.)
+#[test]
+fn fifty_idle_connections_hold_no_worker() {
+    let server = example("wsgiapp:app", &["--workers", "2", "--quiet"]);
+    let _ = workers(&server, 2);
+    assert!(try_get(&server, "/hello", PATIENCE).is_ok());
+    let idle: Vec<TcpStream> = (0..50).map(|_| server.connect()).collect();
+    thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let reply = try_get(&server, "/hello", PATIENCE).expect("served");
+    let took = started.elapsed();
+    assert_eq!(body(&reply).len(), 44);
+    // The first-byte timeout that would free a held worker is 5 s.
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    drop(idle);
+}
+
+// ---- the lesson: a slow app holds a thread, not the loop -------------------
+
+/// On 3l, and on a 3m worker whose app runs on the loop, one request that
+/// sleeps 2 s delays every other client by the rest of its sleep; on one
+/// worker with --threads 4, the quick requests go by on other threads.
+/// One worker each, so that the threads, not a second worker, make the
+/// difference.
+#[test]
+fn with_threads_a_slow_app_holds_a_thread_not_the_loop() {
+    let on_the_loop = {
+        let server = Server::start_testapp(
+            "part3",
+            "webserver3l",
+            "sleepy",
+            &["--quiet"],
+        );
+        quick_while_one_sleeps(&server)
+    };
+    let one_worker = ["--workers", "1", "--quiet"];
+    let on_a_worker = {
+        let server = testapp("sleepy", &one_worker);
+        // Its warm-up request sleeps 2 s before the worker is forked.
+        let _ = workers(&server, 1);
+        wait_for_count(&server, "Booting worker", 1);
+        quick_while_one_sleeps(&server)
+    };
+    let on_threads = {
+        let args = [&one_worker[..], &["--threads", "4"][..]].concat();
+        let server = testapp("sleepy", &args);
+        let _ = workers(&server, 1);
+        wait_for_count(&server, "Booting worker", 1);
+        quick_while_one_sleeps(&server)
+    };
+    eprintln!(
+        "while one request slept 2 s, three quick ones took: on 3l \
+         {on_the_loop:?}; on one 3m worker {on_a_worker:?}; on one 3m worker \
+         with --threads 4 {on_threads:?}"
+    );
+    // The sleep had 1.7 s left when they came: on a loop, they wait for it.
+    for took in on_the_loop.iter().chain(&on_a_worker) {
+        assert!(*took > Duration::from_millis(1_200), "{took:?}");
+    }
+    // On threads they do not: a ratio of one run, with a wide margin.
+    let slowest = on_threads.iter().max().expect("three");
+    let fastest_on_a_loop =
+        on_the_loop.iter().chain(&on_a_worker).min().expect("six");
+    assert!(
+        *slowest * 3 < *fastest_on_a_loop,
+        "{slowest:?} on threads, {fastest_on_a_loop:?} on a loop"
+    );
+}
+
+// ---- stopping a loop ----------------------------------------------------
+
+/// SIGTERM while a kept connection waits for its next request: the worker
+/// closes it at once (after a short grace, not the 5 s keep-alive) and
+/// exits.
+#[test]
+fn sigterm_closes_an_idle_kept_connection_at_once() {
+    let mut server = example("wsgiapp:app", &["--workers", "1"]);
+    let _ = workers(&server, 1);
+    wait_for_count(&server, "Booting worker", 1);
+    let mut kept = server.connect();
+    kept.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send");
+    let reply = read_response(&mut kept);
+    assert!(!text(&reply).contains("Connection:"), "{}", text(&reply));
+    let started = Instant::now();
+    server.signal(libc::SIGTERM);
+    let mut rest = Vec::new();
+    kept.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    assert_eq!(kept.read_to_end(&mut rest).expect("closed"), 0);
+    assert!(server.wait_exit(Duration::from_secs(5)).is_some());
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+}
+
+#[test]
+fn ctrl_c_stops_the_server() {
+    let mut server = example("wsgiapp:app", &["--quiet"]);
+    let reply = server.exchange(&get_hello_close());
+    assert_eq!(status_line(&reply), "HTTP/1.1 200 OK");
+    server.signal(libc::SIGINT);
+    let status = server.wait_exit(Duration::from_secs(5));
+    assert!(status.is_some(), "webserver3m still runs after SIGINT");
+}
