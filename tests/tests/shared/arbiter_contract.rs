@@ -74,6 +74,11 @@ fn sigterm_lets_the_requests_in_flight_finish() {
         }
         let status = server.wait_exit(Duration::from_secs(10));
         let exited_after = last.elapsed();
+        eprintln!(
+            "{}{mode:?}: {in_flight} requests in flight on SIGTERM, all \
+             answered; exit {exited_after:?} after the last",
+            SERVER.0
+        );
         assert!(status.expect("exited").success(), "{}", server.output());
         assert!(exited_after < Duration::from_secs(2), "{exited_after:?}");
         assert!(all_gone(&pids), "{mode:?}: workers {pids:?} live on");
@@ -171,6 +176,11 @@ fn a_stuck_worker_is_killed_and_replaced() {
         }
         stuck.join().expect("client")
     });
+    eprintln!(
+        "{}: the stuck request ended after {took:?}; {served} requests \
+         served meanwhile",
+        SERVER.0
+    );
     assert!(stuck.is_err(), "the stuck request was answered");
     assert!(took < Duration::from_secs(6), "it ended after {took:?}");
     assert!(served >= 3, "{served} requests served meanwhile");
