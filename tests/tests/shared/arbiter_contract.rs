@@ -45,10 +45,13 @@ fn booted(name: &str, args: &[&str], count: usize) -> (Server, Vec<u32>) {
 #[test]
 fn sigterm_lets_the_requests_in_flight_finish() {
     for mode in SERVER.1 {
-        // Two workers; on threads, three requests in each.
-        let in_flight = if mode.is_empty() { 2 } else { 6 };
-        let args = [&["--workers", "2"][..], mode].concat();
-        let (mut server, pids) = booted("sleepy", &args, 2);
+        // Four workers, one request each; on threads, two workers with
+        // three each.
+        let (workers, in_flight) =
+            if mode.is_empty() { (4, 4) } else { (2, 6) };
+        let count = workers.to_string();
+        let args = [&["--workers", &count][..], mode].concat();
+        let (mut server, pids) = booted("sleepy", &args, workers);
         let answered = thread::scope(|scope| {
             let clients: Vec<_> = (0..in_flight)
                 .map(|_| {
