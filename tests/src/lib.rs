@@ -24,6 +24,11 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 /// What curl sends for `curl http://localhost:8888/hello`.
 pub const GET_HELLO: &[u8] = b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\
     User-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
+/// The same, asking the server to close the connection after its reply
+/// (a server that keeps connections then closes, and the reply ends there).
+pub const GET_HELLO_CLOSE: &[u8] =
+    b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\
+    User-Agent: curl/7.88.1\r\nAccept: */*\r\nConnection: close\r\n\r\n";
 
 /// The repository root: servers run from here, as the README's commands do.
 pub fn workspace_root() -> PathBuf {
@@ -557,6 +562,30 @@ pub fn output_within(command: &mut Command, timeout: Duration) -> Output {
         status,
         stdout: stdout.join().expect("stdout reader"),
         stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+/// The start-up contract of every WSGI server (../shared/STAGES.md): a
+/// module that does not exist, and a port that is taken, each give one
+/// line on stderr that says so, and the exit code 2.
+pub fn assert_start_up_contract(package: &str, bin: &str) {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("address").port().to_string();
+    let cases: [(&[&str], &str); 2] = [
+        (&["--port", "0", "nosuchmodule:app"], "no module named"),
+        (&["--port", &port, "wsgiapp:app"], "in use"),
+    ];
+    for (args, want) in cases {
+        let out = output_within(
+            Command::new(binary(package, bin))
+                .args(args)
+                .current_dir(workspace_root()),
+            PATIENCE,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bin}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{bin}: {stderr}");
+        assert!(stderr.contains(want), "{bin}: {want:?} not in {stderr}");
     }
 }
 
