@@ -565,7 +565,7 @@ pub fn output_within(command: &mut Command, timeout: Duration) -> Output {
     }
 }
 
-/// The start-up contract of every WSGI server (../shared/STAGES.md): a
+/// The start-up contract of every WSGI server of the project: a
 /// module that does not exist, and a port that is taken, each give one
 /// line on stderr that says so, and the exit code 2.
 pub fn assert_start_up_contract(package: &str, bin: &str) {
