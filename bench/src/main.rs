@@ -11,8 +11,8 @@
 //! nothing.
 //!
 //! Run it from anywhere in the workspace, with release builds:
-//! `cargo run --release -p bench -- --quick` (under 3 minutes), or
-//! `--full` (under 20). It builds our servers, makes `./.venv` if needed,
+//! `cargo run --release -p bench -- --quick` (about 5 minutes), or
+//! `--full` (about 20). It builds our servers, makes `./.venv` if needed,
 //! installs the pinned peers of `bench/requirements.txt` into it, and
 //! installs wrk with apt-get if it is missing.
 //!

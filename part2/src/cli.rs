@@ -2,7 +2,7 @@
 //! part 3's webserver3h, webserver3i and the steps after them.
 //!
 //! Each binary declares its own `Args` (clap's derive) and flattens these
-//! options into it, so the contract of ../shared/STAGES.md (`module:callable`,
+//! options into it, so the command-line contract (`module:callable`,
 //! `--host`, `--port`, `--quiet`, one line and exit code 2 when the server
 //! cannot start) is written once.
 

@@ -24,6 +24,11 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 /// What curl sends for `curl http://localhost:8888/hello`.
 pub const GET_HELLO: &[u8] = b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\
     User-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
+/// The same, asking the server to close the connection after its reply
+/// (a server that keeps connections then closes, and the reply ends there).
+pub const GET_HELLO_CLOSE: &[u8] =
+    b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\
+    User-Agent: curl/7.88.1\r\nAccept: */*\r\nConnection: close\r\n\r\n";
 
 /// The repository root: servers run from here, as the README's commands do.
 pub fn workspace_root() -> PathBuf {
@@ -560,6 +565,30 @@ pub fn output_within(command: &mut Command, timeout: Duration) -> Output {
     }
 }
 
+/// The start-up contract of every WSGI server of the project: a
+/// module that does not exist, and a port that is taken, each give one
+/// line on stderr that says so, and the exit code 2.
+pub fn assert_start_up_contract(package: &str, bin: &str) {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("address").port().to_string();
+    let cases: [(&[&str], &str); 2] = [
+        (&["--port", "0", "nosuchmodule:app"], "no module named"),
+        (&["--port", &port, "wsgiapp:app"], "in use"),
+    ];
+    for (args, want) in cases {
+        let out = output_within(
+            Command::new(binary(package, bin))
+                .args(args)
+                .current_dir(workspace_root()),
+            PATIENCE,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bin}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{bin}: {stderr}");
+        assert!(stderr.contains(want), "{bin}: {want:?} not in {stderr}");
+    }
+}
+
 /// Runs `program` with `args` and returns its stdout; panics on failure.
 pub fn run_tool(program: &str, args: &[&str]) -> String {
     let output = output_within(
@@ -741,13 +770,6 @@ pub fn listing_diff(old: &str, new: &str) -> String {
 
 // ---- the steps that answer as part2 does --------------------------------
 
-/// GET_HELLO, asking the server to close after it (as part2 always does).
-pub fn get_hello_close() -> Vec<u8> {
-    let mut request = GET_HELLO[..GET_HELLO.len() - 2].to_vec();
-    request.extend_from_slice(b"Connection: close\r\n\r\n");
-    request
-}
-
 /// The reply part of a transcript, from `reply (N bytes):` on.
 pub fn reply_part(transcript: &str) -> &str {
     let start = transcript.find("reply (").expect("a reply part");
@@ -767,9 +789,8 @@ pub fn part2_hello_reply(name: &str) -> String {
 /// The reply of `server` to GET_HELLO (asking to close) is the very reply
 /// of part2's snapshot for the app `name`: the same bytes, length and all.
 pub fn assert_hello_as_part2(server: &Server, name: &str) {
-    let request = get_hello_close();
-    let reply = server.exchange(&request);
-    let ours = transcript(&request, &reply);
+    let reply = server.exchange(GET_HELLO_CLOSE);
+    let ours = transcript(GET_HELLO_CLOSE, &reply);
     assert_eq!(reply_part(&ours), part2_hello_reply(name));
 }
 

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::thread;
 use std::time::Duration;
 
-use wire_tests::{Server, assert_wire, binary, body, listing_diff};
+use wire_tests::{GET_HELLO, Server, assert_wire, binary, body, listing_diff};
 
 const STEPS: [&str; 5] = [
     "step1-one-read",
@@ -22,10 +22,6 @@ const STEPS: [&str; 5] = [
 fn step(n: usize) -> Server {
     Server::start("part1-listings", STEPS[n - 1], &[])
 }
-
-/// What curl sends for `curl http://localhost:8888/hello`.
-const GET_HELLO: &[u8] = b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\
-    User-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
 
 /// The request of part 1's split-request test, in three writes.
 const SPLIT: [&[u8]; 3] =

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use wire_tests::{PATIENCE, Server, listing_diff, render};
+use wire_tests::{GET_HELLO, PATIENCE, Server, listing_diff, render};
 
 const STEPS: [&str; 3] = [
     "step1-webserver2",
@@ -19,10 +19,6 @@ const STEPS: [&str; 3] = [
 fn step(n: usize, app: &str) -> Server {
     Server::start_testapp("part2-listings", STEPS[n - 1], app, &[])
 }
-
-/// What curl sends for `curl http://localhost:8888/hello`.
-const GET_HELLO: &[u8] = b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\
-    User-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
 
 /// A browser's POST of a one-field form: the head, then the body. The
 /// app, `read_input`, answers with what `wsgi.input.read()` gave it.

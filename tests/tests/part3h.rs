@@ -4,15 +4,12 @@
 //! The server forks; this test process never does.
 #![cfg(unix)]
 
-use std::net::TcpListener;
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use wire_tests::{
-    GET_HELLO, PATIENCE, Server, assert_wire, binary, body, client3,
-    fds_settle_at, output_within, payload, python_has, workspace_root,
-    zombies_once_children_exit,
+    GET_HELLO, Server, assert_start_up_contract, assert_wire, body, client3,
+    fds_settle_at, payload, python_has, zombies_once_children_exit,
 };
 
 /// webserver3h serving an example app from the repository root.
@@ -187,24 +184,7 @@ fn no_zombies_and_no_leaked_descriptors_after_2000_requests() {
 
 #[test]
 fn bad_app_and_busy_port_are_one_line_and_exit_code_2() {
-    let taken = TcpListener::bind("127.0.0.1:0").expect("bind a port");
-    let port = taken.local_addr().expect("address").port().to_string();
-    let cases: [(&[&str], &str); 2] = [
-        (&["--port", "0", "nosuchmodule:app"], "no module named"),
-        (&["--port", &port, "wsgiapp:app"], "in use"),
-    ];
-    for (args, want) in cases {
-        let out = output_within(
-            Command::new(binary("part3", "webserver3h"))
-                .args(args)
-                .current_dir(workspace_root()),
-            PATIENCE,
-        );
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(want), "{stderr}");
-    }
+    assert_start_up_contract("part3", "webserver3h");
 }
 
 #[test]

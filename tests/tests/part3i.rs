@@ -389,3 +389,8 @@ fn a_reload_whose_workers_cannot_boot_leaves_the_old_ones_serving() {
         thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn bad_app_and_busy_port_are_one_line_and_exit_code_2() {
+    wire_tests::assert_start_up_contract("part3", "webserver3i");
+}

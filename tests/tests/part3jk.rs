@@ -9,23 +9,18 @@
 #![cfg(unix)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::Command;
+use std::net::TcpStream;
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use wire_tests::{
-    Server, assert_wire, binary, body, client3, fds_settle_at, open_fds,
-    payload, python_has, read_response, redact_date, workspace_root,
+    GET_HELLO_CLOSE, Server, assert_start_up_contract, assert_wire, body,
+    client3, fds_settle_at, open_fds, payload, python_has, read_response,
+    redact_date,
 };
 
 const STEPS: [&str; 2] = ["webserver3j", "webserver3k"];
-
-/// curl's request, asking to close: part 2 closes after every response,
-/// and 3j and 3k must then send exactly what it sends.
-const GET_HELLO: &[u8] = b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\
-    User-Agent: curl/7.88.1\r\nAccept: */*\r\nConnection: close\r\n\r\n";
 
 /// Taken by the tests that time requests or load the machine, so that
 /// they don't run at the same time as each other (cargo runs a file's
@@ -94,12 +89,16 @@ fn threads_settle_at(pid: u32, expected: usize) -> usize {
 /// aside), and it is the snapshot the book shows.
 fn same_as_part2(app: &str, name: &str, hello: &str) {
     let part2 = Server::start("part2", "part2", &[app]);
-    let expected = redact_date(&part2.exchange(GET_HELLO));
+    let expected = redact_date(&part2.exchange(GET_HELLO_CLOSE));
     for step in STEPS {
         let server = Server::start("part3", step, &[app]);
-        let reply = server.exchange(GET_HELLO);
+        let reply = server.exchange(GET_HELLO_CLOSE);
         assert_eq!(text(&redact_date(&reply)), text(&expected), "{step}");
-        assert_wire(&format!("part3-3jk-{name}-hello"), GET_HELLO, &reply);
+        assert_wire(
+            &format!("part3-3jk-{name}-hello"),
+            GET_HELLO_CLOSE,
+            &reply,
+        );
         assert_eq!(text(&payload(&reply)), hello);
     }
 }
@@ -465,23 +464,7 @@ fn ctrl_c_stops_3j() {
 
 #[test]
 fn bad_app_and_busy_port_are_one_line_and_exit_code_2() {
-    let taken = TcpListener::bind("127.0.0.1:0").expect("bind a port");
-    let port = taken.local_addr().expect("address").port().to_string();
-    let cases: [(&[&str], &str); 2] = [
-        (&["--port", "0", "nosuchmodule:app"], "no module named"),
-        (&["--port", &port, "wsgiapp:app"], "in use"),
-    ];
     for step in STEPS {
-        for (args, want) in cases {
-            let out = Command::new(binary("part3", step))
-                .args(args)
-                .current_dir(workspace_root())
-                .output()
-                .expect("run the server");
-            let stderr = text(&out.stderr);
-            assert_eq!(out.status.code(), Some(2), "{step}: {stderr}");
-            assert_eq!(stderr.lines().count(), 1, "{step}: {stderr}");
-            assert!(stderr.contains(want), "{step}: {stderr}");
-        }
+        assert_start_up_contract("part3", step);
     }
 }

@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -15,10 +15,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use wire_tests::{
-    GET_HELLO, PATIENCE, Server, assert_hello_as_part2,
-    assert_pipelined_in_order, assert_wire, binary, body, get_hello_close,
-    open_fds, output_within, payload, python_has, quick_while_one_sleeps,
-    read_reply, read_response, status_line, workspace_root,
+    GET_HELLO, GET_HELLO_CLOSE, PATIENCE, Server, assert_hello_as_part2,
+    assert_pipelined_in_order, assert_start_up_contract, assert_wire, binary,
+    body, open_fds, payload, python_has, quick_while_one_sleeps, read_reply,
+    read_response, status_line, workspace_root,
 };
 
 /// part2's HTTP-core tests, every one run against webserver3l: http_core.rs
@@ -41,7 +41,7 @@ fn text(bytes: &[u8]) -> String {
 /// One GET_HELLO on a new connection, closed after; and how long it took.
 fn timed_hello(server: &Server) -> (Vec<u8>, Duration) {
     let started = Instant::now();
-    let reply = server.exchange(&get_hello_close());
+    let reply = server.exchange(GET_HELLO_CLOSE);
     (reply, started.elapsed())
 }
 
@@ -486,7 +486,7 @@ fn out_of_descriptors_it_pauses_instead_of_spinning() {
     let waiting: Vec<TcpStream> = (0..5)
         .map(|_| {
             let mut stream = server.connect();
-            stream.write_all(&get_hello_close()).expect("send");
+            stream.write_all(GET_HELLO_CLOSE).expect("send");
             stream
         })
         .collect();
@@ -515,24 +515,7 @@ fn out_of_descriptors_it_pauses_instead_of_spinning() {
 
 #[test]
 fn bad_app_and_busy_port_are_one_line_and_exit_code_2() {
-    let taken = TcpListener::bind("127.0.0.1:0").expect("bind a port");
-    let port = taken.local_addr().expect("address").port().to_string();
-    let cases: [(&[&str], &str); 2] = [
-        (&["--port", "0", "nosuchmodule:app"], "no module named"),
-        (&["--port", &port, "wsgiapp:app"], "in use"),
-    ];
-    for (args, want) in cases {
-        let out = output_within(
-            Command::new(binary("part3", "webserver3l"))
-                .args(args)
-                .current_dir(workspace_root()),
-            PATIENCE,
-        );
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(want), "{stderr}");
-    }
+    assert_start_up_contract("part3", "webserver3l");
 }
 
 #[test]

@@ -15,9 +15,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use wire_tests::{
-    Server, assert_hello_as_part2, assert_pipelined_in_order, body,
-    get_hello_close, python_has, quick_while_one_sleeps, read_response,
-    status_line, try_get, wait_for_count, workers,
+    GET_HELLO_CLOSE, Server, assert_hello_as_part2, assert_pipelined_in_order,
+    assert_start_up_contract, body, python_has, quick_while_one_sleeps,
+    read_response, status_line, try_get, wait_for_count, workers,
 };
 
 /// part2's HTTP-core tests, every one run against webserver3m: http_core.rs
@@ -218,9 +218,14 @@ fn sigterm_closes_an_idle_kept_connection_at_once() {
 }
 
 #[test]
+fn bad_app_and_busy_port_are_one_line_and_exit_code_2() {
+    assert_start_up_contract("part3", "webserver3m");
+}
+
+#[test]
 fn ctrl_c_stops_the_server() {
     let mut server = example("wsgiapp:app", &["--quiet"]);
-    let reply = server.exchange(&get_hello_close());
+    let reply = server.exchange(GET_HELLO_CLOSE);
     assert_eq!(status_line(&reply), "HTTP/1.1 200 OK");
     server.signal(libc::SIGINT);
     let status = server.wait_exit(Duration::from_secs(5));
