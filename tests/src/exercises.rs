@@ -290,14 +290,16 @@ impl Pristine {
         // One build at a time: tests of several parts run in parallel.
         static BUILDING: Mutex<()> = Mutex::new(());
         let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
-        let out = cargo()
-            .args(["build", "--quiet", "-p", package, "--bin", bin])
-            .arg("--manifest-path")
-            .arg(self.root.join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&self.target)
-            .output()
-            .expect("run cargo build");
+        // A first build compiles pyo3 and part2 again: minutes, but it ends.
+        let out = crate::output_within(
+            cargo()
+                .args(["build", "--quiet", "-p", package, "--bin", bin])
+                .arg("--manifest-path")
+                .arg(self.root.join("Cargo.toml"))
+                .arg("--target-dir")
+                .arg(&self.target),
+            std::time::Duration::from_secs(1200),
+        );
         assert!(
             out.status.success(),
             "the pristine {bin} of {package} does not build:\n{}",

@@ -483,7 +483,13 @@ pub fn body(reply: &[u8]) -> &[u8] {
 /// can include them by a path that never changes.
 #[track_caller]
 pub fn assert_wire(name: &str, request: &[u8], reply: &[u8]) {
-    let text = transcript(request, reply);
+    assert_text(name, &transcript(request, reply));
+}
+
+/// Compares any text with the snapshot `name` in `tests/snapshots/`, with
+/// the same settings (insta's 3-line header, the name as given).
+#[track_caller]
+pub fn assert_text(name: &str, text: &str) {
     insta::with_settings!({
         snapshot_path => "../snapshots",
         prepend_module_to_snapshot => false,

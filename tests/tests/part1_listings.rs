@@ -9,7 +9,10 @@ use std::process::{Command, Output};
 use std::thread;
 use std::time::Duration;
 
-use wire_tests::{GET_HELLO, Server, assert_wire, binary, body, listing_diff};
+use wire_tests::{
+    GET_HELLO, PATIENCE, Server, assert_text, assert_wire, binary, body,
+    listing_diff, output_within,
+};
 
 const STEPS: [&str; 5] = [
     "step1-one-read",
@@ -57,7 +60,7 @@ fn send(
 
 /// Runs curl; unlike the kit's `run_tool`, a failing curl is a result.
 fn curl(args: &[&str]) -> Output {
-    Command::new("curl").args(args).output().expect("run curl")
+    output_within(Command::new("curl").args(args), PATIENCE)
 }
 
 /// What curl -v says about the reply: the head it read (`<` lines) and
@@ -74,18 +77,6 @@ fn curl_view(server: &Server) -> String {
     view.push("(the body curl printed:)");
     view.extend(stdout.lines());
     view.join("\n") + "\n"
-}
-
-/// Compares `text` with the snapshot `name` in tests/snapshots/.
-#[track_caller]
-fn assert_text(name: &str, text: &str) {
-    insta::with_settings!({
-        snapshot_path => "../snapshots",
-        prepend_module_to_snapshot => false,
-        omit_expression => true,
-    }, {
-        insta::assert_snapshot!(name, text);
-    });
 }
 
 /// Waits a moment for the server's printing to catch up, and returns it.
@@ -280,10 +271,10 @@ fn every_step_says_a_busy_port_in_one_line() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("address").port().to_string();
     for bin in STEPS {
-        let out = Command::new(binary("part1-listings", bin))
-            .args(["--port", &port])
-            .output()
-            .expect("run the step");
+        let out = output_within(
+            Command::new(binary("part1-listings", bin)).args(["--port", &port]),
+            PATIENCE,
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{bin}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{bin}: {stderr}");
@@ -356,12 +347,14 @@ fn step2_without_bufread_does_not_compile() {
         }
         std::fs::write(&path, text).expect("write the scratch workspace");
     }
-    let out = Command::new(env!("CARGO"))
-        .args(["check", "--quiet", "--offline", "--color", "never"])
-        .args(["-p", "part1-listings", "--bin", "step2-whole-head"])
-        .current_dir(&scratch)
-        .output()
-        .expect("run cargo check");
+    // A build from scratch may take minutes; it must still end.
+    let out = output_within(
+        Command::new(env!("CARGO"))
+            .args(["check", "--quiet", "--offline", "--color", "never"])
+            .args(["-p", "part1-listings", "--bin", "step2-whole-head"])
+            .current_dir(&scratch),
+        Duration::from_secs(600),
+    );
     assert!(!out.status.success(), "step 2 compiles without BufRead");
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The compiler's message, without cargo's own last line.

@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use wire_tests::{GET_HELLO, PATIENCE, Server, listing_diff, render};
+use wire_tests::{
+    GET_HELLO, PATIENCE, Server, assert_text, listing_diff, render,
+};
 
 const STEPS: [&str; 3] = [
     "step1-webserver2",
@@ -38,18 +40,6 @@ fn raw_transcript(request: &[u8], reply: &[u8]) -> String {
         reply.len(),
         render(reply).trim_end_matches('\n'),
     )
-}
-
-/// Compares `text` with the snapshot `name` in tests/snapshots/.
-#[track_caller]
-fn assert_text(name: &str, text: &str) {
-    insta::with_settings!({
-        snapshot_path => "../snapshots",
-        prepend_module_to_snapshot => false,
-        omit_expression => true,
-    }, {
-        insta::assert_snapshot!(name, text);
-    });
 }
 
 /// The server has exited, and said why on stderr.
