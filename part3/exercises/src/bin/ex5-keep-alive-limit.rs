@@ -1,8 +1,9 @@
 //! Part 3, exercise 5: a kept connection serves at most
 //! `--max-keep-alive-requests` requests, then closes.
 //!
-//! A copy of step 3k (`part3/src/bin/webserver3k.rs`), with the limit as
-//! an option, for you to change where it says TODO. The book's page
+//! A copy of step 3k (`part3/src/bin/webserver3k.rs`; the pool comes from
+//! part 3's library, as 3k's does), with the limit as an option, for you
+//! to change where it says TODO. The book's page
 //! "Part 3: Exercises" gives the task, a hint and the expected reply. Run
 //! it from the repository root with
 //! `cargo run -p part3-exercises --bin ex5-keep-alive-limit --
@@ -13,10 +14,9 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
-use std::panic::{self, AssertUnwindSafe};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use part2::cli::ServeArgs;
 use part2::{Connection, WSGIServer};
+use part3::thread_pool::ThreadPool;
 
 /// Part 3, exercise 5: a thread pool, and a limit on a kept connection.
 #[derive(Parser)]
@@ -53,123 +54,6 @@ const LOOK_AT_THE_QUEUE: Duration = Duration::from_millis(10);
 /// How long a kept client may take to send its next request, once another
 /// client waits for a thread.
 const GRACE: Duration = Duration::from_millis(10);
-
-/// A fixed number of threads, and the queue that feeds them jobs.
-// The Rust Book's ThreadPool, with three changes: the queue has a bound
-// (a `sync_channel`), the pool counts the jobs that wait in it, and a job
-// that panics does not take its thread down with it.
-struct ThreadPool {
-    workers: Vec<Worker>,
-    /// `None` once the pool shuts down (see `drop`).
-    sender: Option<mpsc::SyncSender<Job>>,
-    /// How many jobs wait in the queue for a thread.
-    queued: Arc<AtomicUsize>,
-}
-
-/// What a thread of the pool runs: here, serving one connection.
-type Job = Box<dyn FnOnce() + Send + 'static>;
-
-impl ThreadPool {
-    /// Starts `size` threads, fed by a queue that holds `queue_size` jobs.
-    fn new(size: usize, queue_size: usize) -> ThreadPool {
-        assert!(size > 0, "a pool needs a thread");
-        let (sender, receiver) = mpsc::sync_channel(queue_size);
-        // One receiver, shared by every worker: whichever takes the lock
-        // first takes the next job.
-        let receiver = Arc::new(Mutex::new(receiver));
-        let queued = Arc::new(AtomicUsize::new(0));
-        let workers = (0..size)
-            .map(|id| {
-                Worker::new(id, Arc::clone(&receiver), Arc::clone(&queued))
-            })
-            .collect();
-        ThreadPool {
-            workers,
-            sender: Some(sender),
-            queued,
-        }
-    }
-
-    /// Queues `f` for the next free thread. When the queue is full, waits
-    /// until a thread takes a job from it.
-    fn execute<F>(&self, f: F)
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        let Some(sender) = &self.sender else { return };
-        self.queued.fetch_add(1, Ordering::SeqCst);
-        // The receiver lives as long as a worker does, and the workers
-        // live as long as the pool: the send can't fail while we run.
-        if sender.send(Box::new(f)).is_err() {
-            self.queued.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-
-    /// The count of jobs waiting for a thread, for a job to look at.
-    fn queued(&self) -> Arc<AtomicUsize> {
-        Arc::clone(&self.queued)
-    }
-}
-
-impl Drop for ThreadPool {
-    /// Shuts the pool down: no more jobs, then wait for every thread to
-    /// finish the jobs it has and those still in the queue.
-    fn drop(&mut self) {
-        // Each worker's recv() fails once the queue is empty and nobody
-        // can send any more: that ends its loop.
-        drop(self.sender.take());
-        for worker in self.workers.drain(..) {
-            println!("Shutting down worker {}", worker.id);
-            if worker.thread.join().is_err() {
-                eprintln!(
-                    "ex5-keep-alive-limit: worker {} panicked",
-                    worker.id
-                );
-            }
-        }
-    }
-}
-
-/// One thread of the pool, and the number it is known by.
-struct Worker {
-    id: usize,
-    thread: thread::JoinHandle<()>,
-}
-
-impl Worker {
-    /// Starts a thread that runs jobs from the queue until it is closed.
-    fn new(
-        id: usize,
-        receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
-        queued: Arc<AtomicUsize>,
-    ) -> Worker {
-        let thread = thread::spawn(move || {
-            loop {
-                // The lock is held only while waiting for a job: the guard
-                // is a temporary, dropped at the end of this statement. A
-                // poisoned lock (a worker panicked holding it) still holds
-                // a working receiver: take it.
-                let message = receiver
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .recv();
-                let Ok(job) = message else {
-                    break; // the pool is shutting down
-                };
-                queued.fetch_sub(1, Ordering::SeqCst);
-                // A bug of ours that panics ends this job, not the thread:
-                // the pool keeps its size. (An app's exception is no
-                // panic: the core answers it with a 500.)
-                if panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
-                    eprintln!(
-                        "ex5-keep-alive-limit: worker {id}: a job panicked"
-                    );
-                }
-            }
-        });
-        Worker { id, thread }
-    }
-}
 
 fn main() -> ExitCode {
     let args = Args::parse();
