@@ -98,28 +98,26 @@ impl Connection {
     // ORIGINAL: `recv(1024)` takes whatever the first packet brings, at
     // most 1024 bytes, so long or slow requests arrive cut short.
     pub fn read_request(&mut self) -> Result<Request, ReadError> {
-        let mut head_deadline = None;
+        // Before its first byte, a request may keep us waiting for
+        // FIRST_BYTE_TIMEOUT; from its first byte, the whole head has
+        // HEAD_DEADLINE.
+        let mut deadline = Instant::now() + FIRST_BYTE_TIMEOUT;
+        let mut head_started = false;
         let mut request = loop {
+            if !head_started && !self.received.is_empty() {
+                head_started = true;
+                deadline = Instant::now() + HEAD_DEADLINE;
+            }
             if let Some(request) = parse_request(&self.received)? {
                 break request;
             }
-            // The head's deadline runs from its first byte.
-            let deadline = match head_deadline {
-                None if self.received.is_empty() => {
-                    Instant::now() + FIRST_BYTE_TIMEOUT
-                }
-                None => *head_deadline.insert(Instant::now() + HEAD_DEADLINE),
-                Some(deadline) => deadline,
-            };
             match self.read_more(deadline) {
                 Ok(()) => {}
-                Err(Nothing::TimedOut) if self.received.is_empty() => {
+                // Silent, or gone, before a byte came: nobody to answer.
+                Err(_) if self.received.is_empty() => {
                     return Err(ReadError::Closed);
                 }
                 Err(Nothing::TimedOut) => return Err(head_too_slow().into()),
-                Err(Nothing::Ended) if self.received.is_empty() => {
-                    return Err(ReadError::Closed);
-                }
                 Err(Nothing::Ended) => return Err(cut_short().into()),
             }
         };
