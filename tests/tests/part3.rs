@@ -17,7 +17,8 @@ use wire_tests::{
 };
 
 /// The request client3 sends.
-const GET_HELLO: &[u8] = b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\r\n";
+const CLIENT3_GET: &[u8] =
+    b"GET /hello HTTP/1.1\r\nHost: localhost:8888\r\n\r\n";
 const FIRST_HALF: &[u8] = b"GET /hello HTTP/1.1\r\nHo";
 const SECOND_HALF: &[u8] = b"st: localhost:8888\r\n\r\n";
 
@@ -25,11 +26,11 @@ fn start(step: &str, args: &[&str]) -> Server {
     Server::start("part3", &format!("webserver{step}"), args)
 }
 
-/// Sends `GET_HELLO` on a new connection and returns the reply, read by
+/// Sends `CLIENT3_GET` on a new connection and returns the reply, read by
 /// its Content-Length (the connection may stay open), and when it came.
 fn get_hello(server: &Server) -> (Vec<u8>, Instant) {
     let mut stream = server.connect();
-    stream.write_all(GET_HELLO).expect("send request");
+    stream.write_all(CLIENT3_GET).expect("send request");
     let reply = read_response(&mut stream);
     (reply, Instant::now())
 }
@@ -40,7 +41,7 @@ fn get_hello(server: &Server) -> (Vec<u8>, Instant) {
 fn snapshot(step: &str, args: &[&str]) {
     let server = start(step, args);
     let (reply, _) = get_hello(&server);
-    assert_wire(&format!("part3-{step}-hello"), GET_HELLO, &reply);
+    assert_wire(&format!("part3-{step}-hello"), CLIENT3_GET, &reply);
 }
 
 #[test]
@@ -82,7 +83,7 @@ fn wire_3g() {
 #[test]
 fn a_reply_ends_with_its_body_and_the_close() {
     let server = start("3g", &[]);
-    let reply = server.exchange(GET_HELLO);
+    let reply = server.exchange(CLIENT3_GET);
     assert_eq!(body(&reply), b"Hello, World!");
 }
 
@@ -210,7 +211,7 @@ fn forking_3c_serves_clients_at_once() {
 /// Reads past a reply for half a second: true if the server closed.
 fn closes_after_reply(server: &Server) -> bool {
     let mut stream = server.connect();
-    stream.write_all(GET_HELLO).expect("send request");
+    stream.write_all(CLIENT3_GET).expect("send request");
     assert_eq!(body(&read_response(&mut stream)), b"Hello, World!");
     stream
         .set_read_timeout(Some(Duration::from_millis(500)))
