@@ -13,6 +13,7 @@ use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 
 use pyo3::exceptions::PyModuleNotFoundError;
+use pyo3::marker::Ungil;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
@@ -89,6 +90,23 @@ pub fn start_python() -> Result<(), String> {
         .map_err(|e| format!("cannot set sys.path: {e}"))
 }
 // ANCHOR_END: start_python
+
+// ANCHOR: as_a_python_thread
+/// Runs `work`, the whole life of a thread of ours, as one thread of
+/// Python's: the thread is made known to the interpreter once, and lets the
+/// GIL go at once; each `Python::attach` inside then only takes the GIL.
+///
+/// CPython keeps a thread state for each thread that runs Python (its stack
+/// of frames, its exception, its context variables). `Python::attach` on a
+/// thread that has none makes one (`PyGILState_Ensure`), and destroys it
+/// again when it returns (`PyGILState_Release`, its count back at zero):
+/// a thread that attached once per request paid that every request. The
+/// main thread needs none of this: it keeps the state the interpreter
+/// started with.
+pub fn as_a_python_thread<T: Ungil>(work: impl FnOnce() -> T + Ungil) -> T {
+    Python::attach(|py| py.detach(work))
+}
+// ANCHOR_END: as_a_python_thread
 
 // ANCHOR: check_venv_version
 /// A venv made by another Python version would load a standard library

@@ -12,6 +12,8 @@ use std::io::{self, Write};
 use std::net::TcpStream;
 use std::time::SystemTime;
 
+use socket2::SockRef;
+
 use crate::request::Request;
 
 /// What goes into every response's `Server` header.
@@ -40,6 +42,39 @@ pub enum Sink {
     /// Into memory, for a server that writes them when the socket is ready
     /// (an event loop, which must never wait on one client).
     Buffer(Vec<u8>),
+}
+
+impl Sink {
+    /// Writes what the sink takes at once, without waiting for the client,
+    /// and says how many bytes that was: a buffer takes them all, a socket
+    /// what fits in its send buffer (usually all of a small response).
+    fn write_now(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let socket = match self {
+            Sink::Socket(socket) => socket,
+            Sink::Buffer(buffer) => {
+                buffer.extend_from_slice(bytes);
+                return Ok(bytes.len());
+            }
+        };
+        // MSG_DONTWAIT makes this one send non-blocking, whatever the
+        // socket's mode: a full buffer answers WouldBlock instead of
+        // waiting. (MSG_NOSIGNAL: a client gone is an error, not SIGPIPE.)
+        let socket = SockRef::from(&*socket);
+        let mut taken = 0;
+        while taken < bytes.len() {
+            match socket.send_with_flags(
+                &bytes[taken..],
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            ) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(sent) => taken += sent,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(taken)
+    }
 }
 
 impl Write for Sink {
@@ -78,8 +113,11 @@ pub struct Response {
     /// The server offers, and the client asks for, another request on this
     /// connection. Turned off when this response can't allow one.
     keep_alive: bool,
-    /// The whole response went out.
+    /// The app's iterable is exhausted and the response is complete.
     finished: bool,
+    /// Bytes written that the client has not taken yet: they wait for
+    /// `flush`, which may block (see `write`).
+    unsent: Vec<u8>,
 }
 
 /// Why a piece of the response could not be sent.
@@ -114,6 +152,7 @@ impl Response {
             sent: 0,
             keep_alive,
             finished: false,
+            unsent: Vec::new(),
         }
     }
     // ANCHOR_END: new
@@ -144,7 +183,7 @@ impl Response {
     /// server offered it, the client asked for it, and this response went
     /// out whole, with a length the client can trust.
     pub fn may_continue(&self) -> bool {
-        self.keep_alive && self.finished
+        self.keep_alive && self.finished && self.unsent.is_empty()
     }
 
     /// Ends the response and hands back its sink (a socket's handle, to
@@ -156,16 +195,42 @@ impl Response {
     // ANCHOR_END: may_continue
 
     // ANCHOR: write
-    /// Writes `bytes` to the client.
-    fn write(&mut self, bytes: &[u8]) -> Result<(), SendError> {
+    /// Writes `bytes` to the client as far as it takes them at once; the
+    /// rest waits in `unsent` for `flush`. Writing never waits here, and so
+    /// the caller may hold the GIL meanwhile: it lets it go only when there
+    /// is something to wait for (`must_wait`).
+    fn write(&mut self, mut bytes: Vec<u8>) -> Result<(), SendError> {
         let sink = self.sink.as_mut().ok_or(SendError::Over)?;
-        sink.write_all(bytes).map_err(SendError::ClientGone)
+        // Bytes already waiting go first: the order on the wire holds.
+        if self.unsent.is_empty() {
+            let taken =
+                sink.write_now(&bytes).map_err(SendError::ClientGone)?;
+            bytes.drain(..taken);
+        }
+        self.unsent.extend_from_slice(&bytes);
+        Ok(())
+    }
+
+    /// Whether bytes wait for the client to read: `flush` would block.
+    pub fn must_wait(&self) -> bool {
+        !self.unsent.is_empty()
+    }
+
+    /// Sends the bytes that wait, waiting for the client as long as it
+    /// takes to read them (each wait is bounded by the socket's timeout).
+    pub fn flush(&mut self) -> Result<(), SendError> {
+        let sink = self.sink.as_mut().ok_or(SendError::Over)?;
+        sink.write_all(&self.unsent)
+            .map_err(SendError::ClientGone)?;
+        self.unsent.clear();
+        Ok(())
     }
     // ANCHOR_END: write
 
     // ANCHOR: send
     /// Sends one piece of body, with the head first if it has not gone yet.
-    /// `whole_body` says this piece is all the body there is.
+    /// `whole_body` says this piece is all the body there is. What the
+    /// client does not take at once waits for `flush`.
     pub fn send(
         &mut self,
         data: &[u8],
@@ -203,14 +268,15 @@ impl Response {
         } else {
             out.extend_from_slice(data);
         }
-        self.write(&out)?;
+        self.write(out)?;
         self.sent += data.len() as u64;
         Ok(())
     }
     // ANCHOR_END: send
 
     // ANCHOR: finish
-    /// Ends the response once the app's iterable is exhausted.
+    /// Ends the response once the app's iterable is exhausted (then
+    /// `flush`, as after `send`).
     pub fn finish(&mut self) -> Result<(), SendError> {
         if self.headers_set.is_none() {
             return Err(SendError::NotStarted);
@@ -224,7 +290,7 @@ impl Response {
             // The last chunk has size zero.
             out.extend_from_slice(b"0\r\n\r\n");
         }
-        self.write(&out)?;
+        self.write(out)?;
         // A body shorter than its Content-Length leaves the client waiting
         // for the rest: only closing the connection can end that wait.
         if let Framing::Length(length) = self.framing {
@@ -402,8 +468,10 @@ mod tests {
         response.set_headers("200 OK".into(), headers.collect());
         for piece in pieces {
             response.send(piece, pieces.len() == 1).expect("send");
+            response.flush().expect("flush");
         }
         response.finish().expect("finish");
+        response.flush().expect("flush");
         response.close();
         let mut got = String::new();
         (&client).read_to_string(&mut got).expect("read");

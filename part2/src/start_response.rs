@@ -193,19 +193,21 @@ fn check_headers(
 // ANCHOR: send
 impl StartResponse {
     /// Sends one piece of body (`whole_body`: all there is), the head first
-    /// if it has not gone yet. The GIL is let go while the bytes are
-    /// written: a client that reads slowly then holds up no other thread
-    /// that wants to run Python.
+    /// if it has not gone yet.
+    // Most responses fit in the socket's send buffer and leave at once:
+    // written with the GIL held, they cost no hand-over of the GIL to
+    // another thread and back. Only when the client reads slowly do bytes
+    // have to wait, and then the GIL is let go while they do: a slow
+    // reader holds up no other thread that wants to run Python.
     pub fn send(
         &mut self,
         data: &Bound<'_, PyBytes>,
         whole_body: bool,
     ) -> PyResult<()> {
-        let bytes = data.as_bytes();
-        let response = &mut self.response;
-        data.py()
-            .detach(|| response.send(bytes, whole_body))
-            .map_err(send_error)
+        self.response
+            .send(data.as_bytes(), whole_body)
+            .map_err(send_error)?;
+        self.flush(data.py())
     }
 
     /// Ends the response once the iterable is exhausted.
@@ -215,8 +217,17 @@ impl StartResponse {
                 "the application returned without calling start_response()",
             ));
         }
+        self.response.finish().map_err(send_error)?;
+        self.flush(py)
+    }
+
+    /// Waits, without the GIL, for the client to take what it has not.
+    fn flush(&mut self, py: Python<'_>) -> PyResult<()> {
+        if !self.response.must_wait() {
+            return Ok(());
+        }
         let response = &mut self.response;
-        py.detach(|| response.finish()).map_err(send_error)
+        py.detach(|| response.flush()).map_err(send_error)
     }
 
     /// The app failed: see [`Response::fail`].

@@ -8,11 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
+use part2::python::as_a_python_thread;
+
 // ANCHOR: thread_pool
 /// A fixed number of threads, and the queue that feeds them jobs.
-// The Rust Book's ThreadPool, with three changes: the queue has a bound
-// (a `sync_channel`), the pool counts the jobs that wait in it, and a job
-// that panics does not take its thread down with it.
+// The Rust Book's ThreadPool, with four changes: the queue has a bound
+// (a `sync_channel`), the pool counts the jobs that wait in it, a job
+// that panics does not take its thread down with it, and each thread is
+// made known to Python once, for its whole life (see Worker::new).
 pub struct ThreadPool {
     workers: Vec<Worker>,
     /// `None` once the pool shuts down (see `drop`).
@@ -100,27 +103,31 @@ impl Worker {
         receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
         queued: Arc<AtomicUsize>,
     ) -> Worker {
+        // The thread runs Python (the app, in every job) for its whole
+        // life: it is made known to Python once, not once a job.
         let thread = thread::spawn(move || {
-            loop {
-                // The lock is held only while waiting for a job: the guard
-                // is a temporary, dropped at the end of this statement. A
-                // poisoned lock (a worker panicked holding it) still holds
-                // a working receiver: take it.
-                let message = receiver
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .recv();
-                let Ok(job) = message else {
-                    break; // the pool is shutting down
-                };
-                queued.fetch_sub(1, Ordering::SeqCst);
-                // A bug of ours that panics ends this job, not the thread:
-                // the pool keeps its size. (An app's exception is no
-                // panic: the core answers it with a 500.)
-                if panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
-                    eprintln!("thread pool: worker {id}: a job panicked");
+            as_a_python_thread(|| {
+                loop {
+                    // The lock is held only while waiting for a job: the guard
+                    // is a temporary, dropped at the end of this statement. A
+                    // poisoned lock (a worker panicked holding it) still holds
+                    // a working receiver: take it.
+                    let message = receiver
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .recv();
+                    let Ok(job) = message else {
+                        break; // the pool is shutting down
+                    };
+                    queued.fetch_sub(1, Ordering::SeqCst);
+                    // A bug of ours that panics ends this job, not the thread:
+                    // the pool keeps its size. (An app's exception is no
+                    // panic: the core answers it with a 500.)
+                    if panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
+                        eprintln!("thread pool: worker {id}: a job panicked");
+                    }
                 }
-            }
+            })
         });
         Worker { id, thread }
     }

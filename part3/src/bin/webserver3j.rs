@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use part2::cli::ServeArgs;
+use part2::python::as_a_python_thread;
 use part2::{Connection, WSGIServer};
 
 // ANCHOR: args
@@ -64,9 +65,14 @@ fn serve_forever(httpd: Arc<WSGIServer>) -> ExitCode {
         // The thread gets its own handle on the server (a reference
         // count, not a copy) and the connection, which it owns from now on.
         let httpd = Arc::clone(&httpd);
-        let spawned = thread::Builder::new()
-            .name("connection".into())
-            .spawn(move || handle_connection(&httpd, client_connection));
+        let spawned =
+            thread::Builder::new()
+                .name("connection".into())
+                .spawn(move || {
+                    as_a_python_thread(|| {
+                        handle_connection(&httpd, client_connection)
+                    })
+                });
         // No thread to be had (the process's limit): this client is
         // closed unserved, as 3h's is when fork fails.
         if let Err(err) = spawned {
