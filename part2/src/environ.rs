@@ -28,25 +28,20 @@ pub struct ServerFacts<'a> {
 }
 // ANCHOR_END: server_facts
 
-// ANCHOR: get_environ
-/// Builds the environ dict of PEP 3333 for one request.
-pub fn get_environ<'py>(
+// ANCHOR: base_environ
+/// The part of the environ that is the same for every request: made once,
+/// and copied into each request's environ by `get_environ`. (Python's own
+/// WSGI server, `wsgiref.simple_server`, does the same: its
+/// `setup_environ` makes a `base_environ` that each request copies.)
+pub fn base_environ<'py>(
     py: Python<'py>,
-    request: &Request,
     server: &ServerFacts<'_>,
-    client_address: Option<SocketAddr>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = PyDict::new(py);
     // Required WSGI variables
     env.set_item(intern!(py, "wsgi.version"), (1, 0))?;
     env.set_item(intern!(py, "wsgi.url_scheme"), intern!(py, "http"))?;
-    // ORIGINAL: io.StringIO(request_data) handed the app the request
-    // head as text; wsgi.input is the body, as bytes.
-    let body = PyBytes::new(py, &request.body);
-    let input =
-        python_object(py, &BYTES_IO, "io", "BytesIO")?.call1((body,))?;
-    env.set_item(intern!(py, "wsgi.input"), input)?;
-    // The body was read whole, so wsgi.input ends where the body ends: an
+    // The body is read whole, so wsgi.input ends where the body ends: an
     // app (Werkzeug checks this key) may read to the end without a length.
     env.set_item(intern!(py, "wsgi.input_terminated"), true)?;
     let stderr = python_object(py, &STDERR, "sys", "stderr")?;
@@ -55,15 +50,37 @@ pub fn get_environ<'py>(
     env.set_item(intern!(py, "wsgi.multiprocess"), server.multiprocess)?;
     env.set_item(intern!(py, "wsgi.run_once"), false)?;
     // Required CGI variables
-    env.set_item(intern!(py, "REQUEST_METHOD"), &request.method)?;
     env.set_item(intern!(py, "SCRIPT_NAME"), intern!(py, ""))?;
+    env.set_item(intern!(py, "SERVER_NAME"), server.server_name)?;
+    env.set_item(intern!(py, "SERVER_PORT"), server.server_port.to_string())?;
+    env.set_item(intern!(py, "SERVER_SOFTWARE"), SERVER_SOFTWARE)?;
+    Ok(env)
+}
+// ANCHOR_END: base_environ
+
+// ANCHOR: get_environ
+/// Builds the environ dict of PEP 3333 for one request: a copy of `base`
+/// (see `base_environ`), and what this request says.
+pub fn get_environ<'py>(
+    py: Python<'py>,
+    request: &Request,
+    base: &Bound<'py, PyDict>,
+    client_address: Option<SocketAddr>,
+) -> PyResult<Bound<'py, PyDict>> {
+    // One C call copies the base's table whole: cheaper than setting its
+    // entries one by one, and the dict never has to grow for them.
+    let env = base.copy()?;
+    // ORIGINAL: io.StringIO(request_data) handed the app the request
+    // head as text; wsgi.input is the body, as bytes.
+    let body = PyBytes::new(py, &request.body);
+    let input =
+        python_object(py, &BYTES_IO, "io", "BytesIO")?.call1((body,))?;
+    env.set_item(intern!(py, "wsgi.input"), input)?;
+    env.set_item(intern!(py, "REQUEST_METHOD"), &request.method)?;
     let path = percent_decode(request.path.as_bytes()).collect::<Vec<u8>>();
     env.set_item(intern!(py, "PATH_INFO"), latin1(&path))?;
     env.set_item(intern!(py, "QUERY_STRING"), &request.query)?;
-    env.set_item(intern!(py, "SERVER_NAME"), server.server_name)?;
-    env.set_item(intern!(py, "SERVER_PORT"), server.server_port.to_string())?;
     env.set_item(intern!(py, "SERVER_PROTOCOL"), request.version)?;
-    env.set_item(intern!(py, "SERVER_SOFTWARE"), SERVER_SOFTWARE)?;
     if let Some(address) = client_address {
         env.set_item(intern!(py, "REMOTE_ADDR"), address.ip().to_string())?;
         env.set_item(intern!(py, "REMOTE_PORT"), address.port().to_string())?;

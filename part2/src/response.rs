@@ -8,9 +8,10 @@
 //! status line, the headers and the body in one go, always closes, and
 //! leaves the client to guess where the body ends.
 
+use std::cell::RefCell;
 use std::io::{self, Write};
 use std::net::TcpStream;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use socket2::SockRef;
 
@@ -328,14 +329,22 @@ impl Response {
             (None, None) if self.is_http11 => Framing::Chunked,
             (None, None) => Framing::UntilClose,
         };
-        let mut head = format!("HTTP/1.1 {status}\r\n");
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
+        // Pushed piece by piece: a `format!` a line would make a string a
+        // line, only to copy it into `head` and free it.
+        let mut head = String::with_capacity(256);
+        for piece in ["HTTP/1.1 ", status, "\r\n"] {
+            head.push_str(piece);
         }
-        head.push_str(&server_headers(
+        for (name, value) in headers {
+            for piece in [name, ": ", value, "\r\n"] {
+                head.push_str(piece);
+            }
+        }
+        add_server_headers(
+            &mut head,
             has("Date").is_some(),
             has("Server").is_some(),
-        ));
+        );
         match self.framing {
             Framing::Length(length) if app_length.is_none() => {
                 head.push_str(&format!("Content-Length: {length}\r\n"));
@@ -361,7 +370,12 @@ impl Response {
             print_lines("> ", head.as_bytes());
         }
         // Every char is at most U+00FF (start_response checked): one byte.
-        head.chars().map(|c| c as u8).collect()
+        // Nearly every head is ASCII, whose UTF-8 bytes are those bytes.
+        if head.is_ascii() {
+            head.into_bytes()
+        } else {
+            head.chars().map(|c| c as u8).collect()
+        }
     }
     // ANCHOR_END: head
 
@@ -392,18 +406,38 @@ impl Response {
 }
 
 // ANCHOR: send_plain
-/// The head lines every response of ours carries, after the app's own:
-/// `Date` and `Server`, each unless the app set its own.
-fn server_headers(app_has_date: bool, app_has_server: bool) -> String {
-    let mut lines = String::new();
-    if !app_has_date {
-        let now = httpdate::fmt_http_date(SystemTime::now());
-        lines.push_str(&format!("Date: {now}\r\n"));
+/// Adds the head lines every response of ours carries, after the app's
+/// own: `Date` and `Server`, each unless the app set its own.
+fn add_server_headers(head: &mut String, has_date: bool, has_server: bool) {
+    if !has_date {
+        head.push_str("Date: ");
+        add_date(head);
+        head.push_str("\r\n");
     }
-    if !app_has_server {
-        lines.push_str(&format!("Server: {SERVER_SOFTWARE}\r\n"));
+    if !has_server {
+        head.push_str("Server: ");
+        head.push_str(SERVER_SOFTWARE);
+        head.push_str("\r\n");
     }
-    lines
+}
+
+/// Adds the date of now, as HTTP writes it (`Tue, 01 Dec 2026 10:55:08
+/// GMT`). The text changes once a second, and a busy server answers many
+/// requests a second: each thread keeps the text of the current second,
+/// and formats a date only when the second has changed.
+fn add_date(head: &mut String) {
+    thread_local! {
+        static DATE: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
+    }
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |t| t.as_secs());
+    DATE.with_borrow_mut(|(cached_second, text)| {
+        if *cached_second != second || text.is_empty() {
+            *cached_second = second;
+            *text = httpdate::fmt_http_date(now);
+        }
+        head.push_str(text);
+    });
 }
 
 /// A short plain-text response, for the errors the server answers itself.
@@ -420,7 +454,11 @@ pub fn send_plain(
          Connection: close\r\n\
          \r\n\
          {body}",
-        server_headers = server_headers(false, false),
+        server_headers = {
+            let mut lines = String::new();
+            add_server_headers(&mut lines, false, false);
+            lines
+        },
         length = body.len(),
     );
     client_connection.write_all(response.as_bytes())

@@ -67,7 +67,8 @@ const BOOT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 // ANCHOR: scoreboard
 /// What a worker tells the arbiter, in memory that both processes see
 /// (Apache calls its table of these the scoreboard).
-// Both fields are atomics: a worker writes them while the arbiter reads.
+// Every field is an atomic: a worker writes them while the arbiter, or
+// another worker, reads.
 #[repr(C)]
 struct Slot {
     /// The worker has booted: dying now is not a boot failure.
@@ -76,9 +77,13 @@ struct Slot {
     /// monotonic clock (which every process reads alike); IDLE between
     /// requests.
     busy_since: AtomicU64,
+    /// How many connections a worker that accepts clients holds (3m's
+    /// workers say so); NOT_ACCEPTING otherwise.
+    connections: AtomicU64,
 }
 
 const IDLE: u64 = 0;
+const NOT_ACCEPTING: u64 = u64::MAX;
 /// Every load and store of the scoreboard and the stop flag: the plainest
 /// ordering, sequentially consistent.
 const SEQ: Ordering = Ordering::SeqCst;
@@ -88,6 +93,7 @@ impl Slot {
     fn reset(&self) {
         self.booted.store(false, SEQ);
         self.busy_since.store(IDLE, SEQ);
+        self.connections.store(NOT_ACCEPTING, SEQ);
     }
 }
 
@@ -100,12 +106,14 @@ fn scoreboard(slots: usize) -> io::Result<&'static [Slot]> {
     let memory =
         unsafe { mmap_anonymous(None, length, shared, MapFlags::MAP_SHARED) }?;
     // SAFETY: the mapping is `length` bytes, page-aligned (more than Slot
-    // needs), zero-filled (a valid Slot: false, IDLE), and never unmapped,
+    // needs), zero-filled (a valid Slot: false, IDLE, 0), and never unmapped,
     // so 'static holds. A fork shares it instead of copying it; atomics
     // are sound across processes, since Rust's atomics never use a lock.
-    Ok(unsafe {
+    let scoreboard = unsafe {
         std::slice::from_raw_parts(memory.as_ptr().cast::<Slot>(), slots)
-    })
+    };
+    scoreboard.iter().for_each(Slot::reset);
+    Ok(scoreboard)
 }
 
 /// Milliseconds on the monotonic clock: never jumps, unlike the time of day.
@@ -130,6 +138,8 @@ pub struct Worker {
     stop_readable: UnixStream,
     /// This worker's slot on the arbiter's scoreboard.
     slot: &'static Slot,
+    /// Every slot: the other workers' too, to compare loads with.
+    scoreboard: &'static [Slot],
     /// Requests served so far, and after how many to exit (0: never).
     requests: u64,
     max_requests: u64,
@@ -161,6 +171,22 @@ impl Worker {
         self.stop_readable.as_fd()
     }
 
+    /// Says how many connections this worker holds, while it accepts
+    /// clients (`None`: it accepts no more).
+    pub fn hold_connections(&self, connections: Option<usize>) {
+        let count = connections.map_or(NOT_ACCEPTING, |count| count as u64);
+        self.slot.connections.store(count, SEQ);
+    }
+
+    /// Whether no other worker that accepts clients holds fewer
+    /// connections than this one: then the next client is for this one.
+    pub fn holds_fewest_connections(&self) -> bool {
+        let mine = self.slot.connections.load(SEQ);
+        self.scoreboard
+            .iter()
+            .all(|slot| slot.connections.load(SEQ) >= mine)
+    }
+
     /// Says "busy since now": call it when a request begins.
     pub fn start_request(&self) {
         self.slot.busy_since.store(now_ms(), SEQ);
@@ -185,7 +211,8 @@ impl Worker {
 /// Turns the new child into a worker: its signals, its parent, its handle.
 fn become_worker(
     parent: Pid,
-    slot: &'static Slot,
+    scoreboard: &'static [Slot],
+    slot: usize,
     max_requests: u64,
 ) -> io::Result<Worker> {
     // The arbiter's blocked signals came with the fork. A worker wants
@@ -230,7 +257,8 @@ fn become_worker(
     Ok(Worker {
         stop,
         stop_readable,
-        slot,
+        slot: &scoreboard[slot],
+        scoreboard,
         requests: 0,
         max_requests,
     })
@@ -466,11 +494,8 @@ where
         match (self.fork)() {
             Ok(None) => {
                 // The worker: it never returns into the arbiter's loop.
-                match become_worker(
-                    parent,
-                    &self.scoreboard[slot],
-                    max_requests,
-                ) {
+                match become_worker(parent, self.scoreboard, slot, max_requests)
+                {
                     Ok(mut worker) => (self.run_worker)(&mut worker),
                     Err(err) => eprintln!("arbiter: worker set-up: {err}"),
                 }
@@ -518,6 +543,11 @@ where
             };
             let worker = self.workers.remove(index);
             let booted = self.scoreboard[worker.slot].booted.load(SEQ);
+            // A dead worker accepts no clients: the others must not wait
+            // for it to take the next one.
+            self.scoreboard[worker.slot]
+                .connections
+                .store(NOT_ACCEPTING, SEQ);
             if booted {
                 self.boot_failures = 0; // booting works again
             }

@@ -41,6 +41,9 @@ use crate::thread_pool::ThreadPool;
 // ANCHOR: constants
 /// How long accept() rests when the process is out of descriptors.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// 3m: how long a worker that holds more connections than another leaves
+/// a new client to that one, before it takes the client itself.
+const LEAVE_TO_OTHERS: Duration = Duration::from_millis(2);
 /// The most one read takes from a socket.
 const READ_SIZE: usize = 64 * 1024;
 /// mio's name for the listening socket. A connection's name is its key in
@@ -103,6 +106,9 @@ pub struct EventLoop<'w> {
     timers: BTreeSet<(Instant, usize)>,
     /// While we are out of descriptors, accept() rests until then.
     accept_paused_until: Option<Instant>,
+    /// 3m: a new client is left to a worker that holds fewer connections,
+    /// until then (see `accept_clients`).
+    left_to_others_until: Option<Instant>,
     /// Every read goes through this one buffer: an idle connection then
     /// holds no buffer of its own.
     read_buffer: Vec<u8>,
@@ -239,6 +245,7 @@ impl<'w> EventLoop<'w> {
             connections: Slab::new(),
             timers: BTreeSet::new(),
             accept_paused_until: None,
+            left_to_others_until: None,
             read_buffer: vec![0; READ_SIZE],
             responses: None,
         })
@@ -296,6 +303,14 @@ impl<'w> EventLoop<'w> {
             if self.service.stopping && self.connections.is_empty() {
                 return;
             }
+            // 3m: tell the other workers how many connections this one
+            // holds, for them to leave it clients or not (accept_clients).
+            if let Some(worker) = &self.service.worker {
+                let accepting = self.listener.is_some();
+                worker.hold_connections(
+                    accepting.then_some(self.connections.len()),
+                );
+            }
             let timeout = self
                 .next_deadline()
                 .map(|when| when.saturating_duration_since(Instant::now()));
@@ -308,7 +323,7 @@ impl<'w> EventLoop<'w> {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_all(),
+                    LISTENER => self.accept_clients(),
                     // The word to stop: should_stop() says so, above.
                     STOP => {}
                     WAKER => self.take_responses(),
@@ -319,23 +334,50 @@ impl<'w> EventLoop<'w> {
         }
     }
 
-    /// The soonest deadline: a connection's, or the end of a pause.
+    /// The soonest deadline: a connection's, or the end of a pause, or of
+    /// the time a client is left to other workers.
     fn next_deadline(&self) -> Option<Instant> {
         let timer = self.timers.first().map(|&(when, _)| when);
-        timer.into_iter().chain(self.accept_paused_until).min()
+        timer
+            .into_iter()
+            .chain(self.accept_paused_until)
+            .chain(self.left_to_others_until)
+            .min()
     }
     // ANCHOR_END: serve_forever
 
-    // ANCHOR: accept_all
-    /// Accepts every connection that waits, and registers each with poll.
-    fn accept_all(&mut self) {
-        if self.accept_paused_until.is_some() {
-            return;
-        }
+    // ANCHOR: accept_clients
+    /// Accepts the clients that wait, and registers each with poll.
+    // In 3m every worker's loop is told of each new client, and the first
+    // one awake would take them all, and serve them all for as long as
+    // they keep their connections (16 of 16, measured), while the other
+    // worker idles. So, before each accept, a worker that holds more
+    // connections than another leaves the client to that one, which the
+    // scoreboard tells; only if the client still waits LEAVE_TO_OTHERS
+    // later (that worker may be busy in a slow app) does it take it.
+    fn accept_clients(&mut self) {
         loop {
-            let Some(listener) = &self.listener else {
-                return; // a worker of 3m that has stopped accepting
+            // Paused (the end of the pause looks again), or a worker of 3m
+            // that has stopped accepting: no client is for us now.
+            let listener = match &self.listener {
+                Some(listener) if self.accept_paused_until.is_none() => {
+                    listener
+                }
+                _ => return,
             };
+            if let Some(worker) = &self.service.worker {
+                worker.hold_connections(Some(self.connections.len()));
+                if !worker.holds_fewest_connections() {
+                    let now = Instant::now();
+                    let until = *self
+                        .left_to_others_until
+                        .get_or_insert(now + LEAVE_TO_OTHERS);
+                    if until > now {
+                        return; // expire_timers looks again at `until`
+                    }
+                }
+            }
+            self.left_to_others_until = None;
             match listener.accept() {
                 Ok((socket, client_address)) => {
                     self.add(socket, client_address)
@@ -390,7 +432,7 @@ impl<'w> EventLoop<'w> {
         self.timers.insert((connection.deadline, key));
         entry.insert(connection);
     }
-    // ANCHOR_END: accept_all
+    // ANCHOR_END: accept_clients
 
     // ANCHOR: handle_event
     /// A connection's socket is ready: take every step that does not wait.
@@ -441,7 +483,11 @@ impl<'w> EventLoop<'w> {
             self.accept_paused_until = None;
             // Edge-triggered: no new event comes for clients that waited
             // through the pause, so look for them now.
-            self.accept_all();
+            self.accept_clients();
+        }
+        // The client left to other workers still waits: take it now.
+        if self.left_to_others_until.is_some_and(|until| until <= now) {
+            self.accept_clients();
         }
     }
     // ANCHOR_END: handle_event

@@ -139,6 +139,38 @@ fn idle_connections_hold_3is_workers_and_none_of_3ms() {
     assert!(on_3m < Duration::from_secs(1), "{on_3m:?}");
 }
 
+// ---- the workers share the kept connections ------------------------------
+
+/// Sixteen clients that connect at once, as a benchmark's do, and keep
+/// their connections: every worker's loop hears of them, and the first one
+/// awake would accept all sixteen and serve them alone for as long as they
+/// stay. A worker that holds more connections than another leaves the next
+/// client to that one, so both workers get a share.
+#[test]
+fn kept_connections_are_shared_between_the_workers() {
+    let server = testapp("pid", &["--workers", "2", "--quiet"]);
+    let _ = workers(&server, 2);
+    // Connected before any is served: all sixteen wait in the backlog.
+    let mut clients: Vec<TcpStream> =
+        (0..16).map(|_| server.connect()).collect();
+    let mut served_by = std::collections::HashMap::new();
+    for client in &mut clients {
+        client.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .expect("send");
+        let reply = read_response(client);
+        *served_by.entry(text(body(&reply))).or_insert(0) += 1;
+    }
+    eprintln!("connections per worker: {served_by:?}");
+    assert_eq!(
+        served_by.len(),
+        2,
+        "one worker took them all: {served_by:?}"
+    );
+    assert!(served_by.values().all(|&count| count >= 4), "{served_by:?}");
+}
+
 // ---- the lesson: a slow app holds a thread, not the loop -------------------
 
 /// On 3l, and on a 3m worker whose app runs on the loop, one request that
