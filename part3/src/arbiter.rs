@@ -178,13 +178,15 @@ impl Worker {
         self.slot.connections.store(count, SEQ);
     }
 
-    /// Whether no other worker that accepts clients holds fewer
-    /// connections than this one: then the next client is for this one.
-    pub fn holds_fewest_connections(&self) -> bool {
+    /// Whether another worker that accepts clients holds at least two
+    /// connections fewer than this one: then the next client is for it.
+    /// (One fewer is no reason: while clients come and go, the counts
+    /// differ by one all the time.)
+    pub fn another_holds_fewer_connections(&self) -> bool {
         let mine = self.slot.connections.load(SEQ);
         self.scoreboard
             .iter()
-            .all(|slot| slot.connections.load(SEQ) >= mine)
+            .any(|slot| slot.connections.load(SEQ).saturating_add(1) < mine)
     }
 
     /// Says "busy since now": call it when a request begins.

@@ -41,8 +41,8 @@ use crate::thread_pool::ThreadPool;
 // ANCHOR: constants
 /// How long accept() rests when the process is out of descriptors.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-/// 3m: how long a worker that holds more connections than another leaves
-/// a new client to that one, before it takes the client itself.
+/// 3m: how long a worker that holds two more connections than another
+/// leaves a new client to that one, before it takes the client itself.
 const LEAVE_TO_OTHERS: Duration = Duration::from_millis(2);
 /// The most one read takes from a socket.
 const READ_SIZE: usize = 64 * 1024;
@@ -351,7 +351,7 @@ impl<'w> EventLoop<'w> {
     // In 3m every worker's loop is told of each new client, and the first
     // one awake would take them all, and serve them all for as long as
     // they keep their connections (16 of 16, measured), while the other
-    // worker idles. So, before each accept, a worker that holds more
+    // worker idles. So, before each accept, a worker that holds two more
     // connections than another leaves the client to that one, which the
     // scoreboard tells; only if the client still waits LEAVE_TO_OTHERS
     // later (that worker may be busy in a slow app) does it take it.
@@ -367,7 +367,7 @@ impl<'w> EventLoop<'w> {
             };
             if let Some(worker) = &self.service.worker {
                 worker.hold_connections(Some(self.connections.len()));
-                if !worker.holds_fewest_connections() {
+                if worker.another_holds_fewer_connections() {
                     let now = Instant::now();
                     let until = *self
                         .left_to_others_until

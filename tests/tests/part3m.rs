@@ -144,8 +144,8 @@ fn idle_connections_hold_3is_workers_and_none_of_3ms() {
 /// Sixteen clients that connect at once, as a benchmark's do, and keep
 /// their connections: every worker's loop hears of them, and the first one
 /// awake would accept all sixteen and serve them alone for as long as they
-/// stay. A worker that holds more connections than another leaves the next
-/// client to that one, so both workers get a share.
+/// stay. A worker that holds two more connections than another leaves the
+/// next client to that one, so both workers get a share.
 #[test]
 fn kept_connections_are_shared_between_the_workers() {
     let server = testapp("pid", &["--workers", "2", "--quiet"]);
