@@ -109,6 +109,9 @@ pub struct EventLoop<'w> {
     /// 3m: a new client is left to a worker that holds fewer connections,
     /// until then (see `accept_clients`).
     left_to_others_until: Option<Instant>,
+    /// Connections that have just been served a request, to be looked at
+    /// again once the other ready connections have had their turn.
+    come_back: Vec<usize>,
     /// Every read goes through this one buffer: an idle connection then
     /// holds no buffer of its own.
     read_buffer: Vec<u8>,
@@ -207,8 +210,22 @@ enum Step {
     Again,
     /// The next step would wait for the client: back to the loop.
     Blocked,
+    /// A response is out, and the connection is kept: the other ready
+    /// connections get their turn before this one's next request.
+    Served,
     /// The connection is over: close it.
     Closed,
+}
+
+/// Where `make_progress` leaves a connection.
+#[derive(PartialEq)]
+enum Progress {
+    /// Waiting for its socket, or for its deadline.
+    Waits,
+    /// Served one request: to be looked at again after the others.
+    ComesBack,
+    /// Over: to be closed.
+    Over,
 }
 // ANCHOR_END: connection
 
@@ -246,6 +263,7 @@ impl<'w> EventLoop<'w> {
             timers: BTreeSet::new(),
             accept_paused_until: None,
             left_to_others_until: None,
+            come_back: Vec::new(),
             read_buffer: vec![0; READ_SIZE],
             responses: None,
         })
@@ -311,9 +329,14 @@ impl<'w> EventLoop<'w> {
                     accepting.then_some(self.connections.len()),
                 );
             }
-            let timeout = self
-                .next_deadline()
-                .map(|when| when.saturating_duration_since(Instant::now()));
+            // Connections that come back may have their next request
+            // here already: poll then only looks, and does not wait.
+            let timeout = if self.come_back.is_empty() {
+                self.next_deadline()
+                    .map(|when| when.saturating_duration_since(Instant::now()))
+            } else {
+                Some(Duration::ZERO)
+            };
             if let Err(err) = self.poll.poll(&mut events, timeout) {
                 if err.kind() == ErrorKind::Interrupted {
                     continue;
@@ -331,6 +354,11 @@ impl<'w> EventLoop<'w> {
                 }
             }
             self.expire_timers();
+            // One more request each for the connections just served (their
+            // next request may have come, and no new event would say so).
+            for key in std::mem::take(&mut self.come_back) {
+                self.handle_event(key);
+            }
         }
     }
 
@@ -442,23 +470,31 @@ impl<'w> EventLoop<'w> {
             return;
         };
         let deadline = connection.deadline;
-        let open = connection.make_progress(
+        let progress = connection.make_progress(
             key,
             &mut self.service,
             &mut self.read_buffer,
         );
-        self.update(key, deadline, open);
+        self.update(key, deadline, progress);
     }
 
     /// Moves the connection's timer to its new deadline, or forgets the
     /// connection once it is over (dropping its socket closes it, and a
     /// closed socket leaves poll's set by itself).
-    fn update(&mut self, key: usize, old_deadline: Instant, open: bool) {
+    fn update(
+        &mut self,
+        key: usize,
+        old_deadline: Instant,
+        progress: Progress,
+    ) {
         self.timers.remove(&(old_deadline, key));
-        if open {
-            self.timers.insert((self.connections[key].deadline, key));
-        } else {
+        if progress == Progress::Over {
             self.connections.remove(key);
+            return;
+        }
+        self.timers.insert((self.connections[key].deadline, key));
+        if progress == Progress::ComesBack {
+            self.come_back.push(key);
         }
     }
 
@@ -471,13 +507,16 @@ impl<'w> EventLoop<'w> {
                 break;
             }
             let connection = &mut self.connections[key];
-            let open = connection.time_out()
-                && connection.make_progress(
+            let progress = if connection.time_out() {
+                connection.make_progress(
                     key,
                     &mut self.service,
                     &mut self.read_buffer,
-                );
-            self.update(key, deadline, open);
+                )
+            } else {
+                Progress::Over
+            };
+            self.update(key, deadline, progress);
         }
         if self.accept_paused_until.is_some_and(|until| until <= now) {
             self.accept_paused_until = None;
@@ -521,7 +560,7 @@ impl<'w> EventLoop<'w> {
         for key in kept {
             let old_deadline = self.connections[key].deadline;
             self.connections[key].deadline = grace;
-            self.update(key, old_deadline, true);
+            self.update(key, old_deadline, Progress::Waits);
         }
     }
     // ANCHOR_END: stop_accepting
@@ -550,12 +589,12 @@ impl<'w> EventLoop<'w> {
             };
             let deadline = connection.deadline;
             connection.start_writing(response, keep_alive);
-            let open = connection.make_progress(
+            let progress = connection.make_progress(
                 key,
                 &mut self.service,
                 &mut self.read_buffer,
             );
-            self.update(key, deadline, open);
+            self.update(key, deadline, progress);
         }
     }
     // ANCHOR_END: take_responses
@@ -670,14 +709,21 @@ impl Connection {
 
     // ANCHOR: make_progress
     /// Does all that can be done now, without waiting: reads what has come,
-    /// serves each request that is complete, writes what the client takes.
-    /// Returns false once the connection is over, to be closed.
+    /// serves a request that is complete, writes what the client takes;
+    /// then says whether the connection waits, comes back for its next
+    /// request after the others' turn, or is over.
+    // One request a turn: a client that sends its next request as soon as
+    // it has read a response could otherwise be served again and again
+    // while the others' requests wait. Measured before this rule, 3l with
+    // Flask, 16 clients, a busy machine: one connection got 8,000
+    // responses in 0.7 s, eleven others 4 or 5 each, and wrk's p99 was
+    // 0.5 to 1 s.
     fn make_progress(
         &mut self,
         key: usize,
         service: &mut Service,
         buffer: &mut [u8],
-    ) -> bool {
+    ) -> Progress {
         loop {
             let step = match self.state {
                 State::Writing { .. } => {
@@ -690,8 +736,9 @@ impl Connection {
             };
             match step {
                 Step::Again => continue,
-                Step::Blocked => return true,
-                Step::Closed => return false,
+                Step::Blocked => return Progress::Waits,
+                Step::Served => return Progress::ComesBack,
+                Step::Closed => return Progress::Over,
             }
         }
     }
@@ -877,7 +924,7 @@ impl Connection {
             // Free what a big request left (a small one's stays, for the
             // next): an idle connection should cost next to nothing.
             self.received.shrink_to(READ_SIZE);
-            Step::Again
+            Step::Served
         } else {
             self.close()
         }

@@ -127,6 +127,36 @@ fn a_hundred_pipelined_requests_are_answered_in_order() {
     assert_pipelined_in_order(&testapp("echo_form"), 100);
 }
 
+/// The loop serves one request of a connection a turn. A client with 200
+/// requests waiting (pipelined here; a client that sends its next request
+/// as soon as it reads a response comes to the same) gets the loop for one
+/// of them, then the others get theirs: a second client's request is
+/// answered after a few of the first one's 5 ms requests, not after all.
+#[test]
+fn a_client_with_many_requests_waiting_does_not_starve_another() {
+    let server = testapp("sleepy");
+    let mut request = Vec::new();
+    for _ in 0..200 {
+        request.extend_from_slice(b"GET /?0.005 HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    let mut busy = server.connect();
+    busy.write_all(&request).expect("send");
+    thread::sleep(Duration::from_millis(100));
+    let asked = Instant::now();
+    let reply = server
+        .exchange(b"GET /?0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let took = asked.elapsed();
+    assert_eq!(body(&reply), b"slept\n");
+    eprintln!("a request among 200 pipelined ones took {took:?}");
+    // All 200 take a second; one at a time, the second client waits for
+    // the one in progress, a few milliseconds.
+    assert!(took < Duration::from_millis(400), "{took:?}");
+    busy.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    for _ in 0..200 {
+        assert_eq!(body(&read_response(&mut busy)), b"slept\n");
+    }
+}
+
 /// A kept connection that sends nothing more is closed, without a word,
 /// once `--keep-alive` seconds have passed.
 #[test]
