@@ -446,21 +446,16 @@ pub fn send_plain(
     status: &str,
     body: &str,
 ) -> io::Result<()> {
-    let response = format!(
-        "HTTP/1.1 {status}\r\n\
-         {server_headers}\
-         Content-Type: text/plain; charset=utf-8\r\n\
+    let mut response = format!("HTTP/1.1 {status}\r\n");
+    add_server_headers(&mut response, false, false);
+    response.push_str(&format!(
+        "Content-Type: text/plain; charset=utf-8\r\n\
          Content-Length: {length}\r\n\
          Connection: close\r\n\
          \r\n\
          {body}",
-        server_headers = {
-            let mut lines = String::new();
-            add_server_headers(&mut lines, false, false);
-            lines
-        },
         length = body.len(),
-    );
+    ));
     client_connection.write_all(response.as_bytes())
 }
 // ANCHOR_END: send_plain

@@ -891,8 +891,10 @@ impl Connection {
 
     // ANCHOR: write_response
     /// Writes what the client takes of the response; when all of it is out,
-    /// waits for the next request (the responses of pipelined requests
-    /// leave in order: the next is read only after this one is written).
+    /// the connection waits for its next request, and comes back for it
+    /// after the other ready connections (the responses of pipelined
+    /// requests leave in order: the next is read only after this one is
+    /// written).
     fn write_response(&mut self, idle_timeout: Duration) -> Step {
         let State::Writing {
             response,

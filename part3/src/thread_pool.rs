@@ -103,32 +103,31 @@ impl Worker {
         receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
         queued: Arc<AtomicUsize>,
     ) -> Worker {
+        let run_jobs = move || {
+            loop {
+                // The lock is held only while waiting for a job: the guard
+                // is a temporary, dropped at the end of this statement. A
+                // poisoned lock (a worker panicked holding it) still holds
+                // a working receiver: take it.
+                let message = receiver
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .recv();
+                let Ok(job) = message else {
+                    break; // the pool is shutting down
+                };
+                queued.fetch_sub(1, Ordering::SeqCst);
+                // A bug of ours that panics ends this job, not the thread:
+                // the pool keeps its size. (An app's exception is no
+                // panic: the core answers it with a 500.)
+                if panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
+                    eprintln!("thread pool: worker {id}: a job panicked");
+                }
+            }
+        };
         // The thread runs Python (the app, in every job) for its whole
         // life: it is made known to Python once, not once a job.
-        let thread = thread::spawn(move || {
-            as_a_python_thread(|| {
-                loop {
-                    // The lock is held only while waiting for a job: the guard
-                    // is a temporary, dropped at the end of this statement. A
-                    // poisoned lock (a worker panicked holding it) still holds
-                    // a working receiver: take it.
-                    let message = receiver
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .recv();
-                    let Ok(job) = message else {
-                        break; // the pool is shutting down
-                    };
-                    queued.fetch_sub(1, Ordering::SeqCst);
-                    // A bug of ours that panics ends this job, not the thread:
-                    // the pool keeps its size. (An app's exception is no
-                    // panic: the core answers it with a 500.)
-                    if panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
-                        eprintln!("thread pool: worker {id}: a job panicked");
-                    }
-                }
-            })
-        });
+        let thread = thread::spawn(move || as_a_python_thread(run_jobs));
         Worker { id, thread }
     }
 }

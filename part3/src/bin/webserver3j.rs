@@ -65,14 +65,12 @@ fn serve_forever(httpd: Arc<WSGIServer>) -> ExitCode {
         // The thread gets its own handle on the server (a reference
         // count, not a copy) and the connection, which it owns from now on.
         let httpd = Arc::clone(&httpd);
-        let spawned =
-            thread::Builder::new()
-                .name("connection".into())
-                .spawn(move || {
-                    as_a_python_thread(|| {
-                        handle_connection(&httpd, client_connection)
-                    })
-                });
+        let work = move || handle_connection(&httpd, client_connection);
+        // The thread runs Python for every request of its connection: it
+        // is made known to Python once, not once a request.
+        let spawned = thread::Builder::new()
+            .name("connection".into())
+            .spawn(move || as_a_python_thread(work));
         // No thread to be had (the process's limit): this client is
         // closed unserved, as 3h's is when fork fails.
         if let Err(err) = spawned {
