@@ -142,11 +142,12 @@ fn run(plan: &Plan, args: &Args) -> Result<(), String> {
         }
     });
 
-    let cells: usize = servers
+    let cells: usize = plan
+        .apps
         .iter()
+        .flat_map(|app| servers.iter().filter(|s| s.measures(app)))
         .map(|s| plan.concurrencies.len() * if s.keep_alive { 2 } else { 1 })
-        .sum::<usize>()
-        * plan.apps.len();
+        .sum();
     let per_cell = plan.warm_up + plan.duration;
     eprintln!(
         "bench: {} mode, {cells} cells of {}+{} s: about {} s of load",
@@ -159,7 +160,7 @@ fn run(plan: &Plan, args: &Args) -> Result<(), String> {
     let mut rows: Vec<Row> = Vec::new();
     report::print_header();
     for app in plan.apps {
-        for server in &servers {
+        for server in servers.iter().filter(|s| s.measures(app)) {
             let mut running = match servers::start(server, app, &root, &venv) {
                 Ok(running) => running,
                 Err(why) => {

@@ -6,7 +6,7 @@
 //! Everything but `results.txt` is drawn from its rows alone, so
 //! `bench --render results.txt` can draw them again from an earlier run
 //! ([`parse`] reads the table back); nothing here knows the servers' names
-//! but the reference, gunicorn.
+//! but the reference, gunicorn, and the ceiling, canned-reply.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -18,6 +18,9 @@ use crate::memory::Usage;
 
 /// The server every ratio is computed against.
 const REFERENCE: &str = "gunicorn";
+/// Not a WSGI server but the most this machine can do: never "the most in
+/// its row", since it is what the others are measured against.
+const CEILING: &str = "canned-reply";
 
 /// One cell of the matrix, measured.
 pub struct Row {
@@ -249,6 +252,7 @@ pub fn compact_tables(rows: &[Row], servers: &[&str], command: &str) -> String {
                 };
                 let best = columns
                     .iter()
+                    .filter(|s| **s != CEILING)
                     .filter_map(|s| cell(s))
                     .map(|r| r.measured.requests_per_second.round())
                     .fold(0.0, f64::max);
@@ -258,7 +262,7 @@ pub fn compact_tables(rows: &[Row], servers: &[&str], command: &str) -> String {
                         Some(row) => {
                             let rate = row.measured.requests_per_second.round();
                             let number = thousands(rate);
-                            if rate == best {
+                            if rate == best && *server != CEILING {
                                 write!(text, " **{number}** |")
                             } else {
                                 write!(text, " {number} |")
@@ -269,6 +273,14 @@ pub fn compact_tables(rows: &[Row], servers: &[&str], command: &str) -> String {
                 }
                 text.push('\n');
             }
+        }
+        if columns.contains(&CEILING) {
+            let _ = writeln!(
+                text,
+                "\n{CEILING} is not a WSGI server: it writes one fixed reply \
+                 for each request, so its column is the most this machine \
+                 serves with wrk beside it (wsgiapp's rows only)."
+            );
         }
         let missing: Vec<&str> = servers
             .iter()

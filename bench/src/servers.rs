@@ -36,6 +36,16 @@ pub struct ServerSpec {
     program: PathBuf,
     /// Whether it takes `--quiet` (ours print every request otherwise).
     quiet: bool,
+    /// Measured with this app only (canned-reply runs none).
+    pub only_app: Option<&'static str>,
+}
+
+impl ServerSpec {
+    /// Whether the plan's `app` is measured with this server.
+    pub fn measures(&self, app: &str) -> bool {
+        self.only_app
+            .is_none_or(|only| app.split(':').next() == Some(only))
+    }
 }
 
 /// Where a server comes from.
@@ -147,6 +157,14 @@ pub fn all() -> Vec<ServerSpec> {
                 ),
             ]
         }),
+        // Not a WSGI server: the ceiling. It writes one fixed reply for
+        // each request, with two event loops, so its requests/s are the
+        // most this machine carries with wrk beside it (see its source).
+        ServerSpec {
+            keep_alive: true,
+            only_app: Some("wsgiapp"),
+            ..ours("canned-reply", "bench", "canned-reply", &[])
+        },
     ]
 }
 // ANCHOR_END: servers
@@ -163,6 +181,7 @@ fn ours(
         launch: Launch::Ours { package, bin, args },
         program: PathBuf::new(),
         quiet: false,
+        only_app: None,
     }
 }
 
@@ -178,6 +197,7 @@ fn peer(
         launch: Launch::Peer { program, args },
         program: PathBuf::new(),
         quiet: false,
+        only_app: None,
     }
 }
 
