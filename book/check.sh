@@ -108,7 +108,8 @@ if [ -d "$work/html" ] &&
   problem "unexpanded {{# in: $(tr '\n' ' ' <"$work/raw")"
 fi
 
-# d. cargo run commands. Lines of `cargo metadata` become "PACKAGE BINARY".
+# d. cargo run commands. Lines of `cargo metadata` become "PACKAGE BINARY",
+# and "PACKAGE (default)" for a package that names the one `cargo run` runs.
 cargo metadata --no-deps --format-version 1 --offline 2>/dev/null |
   python3 -c '
 import json, sys
@@ -116,6 +117,8 @@ for package in json.load(sys.stdin)["packages"]:
     for target in package["targets"]:
         if "bin" in target["kind"]:
             print(package["name"], target["name"])
+    if package.get("default_run"):
+        print(package["name"], "(default)")
 ' >"$work/bins" || problem "cargo metadata failed"
 while IFS= read -r hit; do
   command=${hit#*:*:}
@@ -137,7 +140,8 @@ while IFS= read -r hit; do
   elif [ -n "$bin" ]; then
     grep -qx "$package $bin" "$work/bins" ||
       problem "$where: package $package has no binary $bin"
-  elif [ "$(grep -c "^$package " "$work/bins")" -ne 1 ]; then
+  elif [ "$(grep -c "^$package " "$work/bins")" -ne 1 ] &&
+    ! grep -qx "$package (default)" "$work/bins"; then
     problem "$where: package $package does not have exactly one binary"
   fi
 done < <(grep -rnoE --include='*.md' 'cargo run[^`]*' "$src" README.md)

@@ -260,8 +260,10 @@ pub fn compact_tables(rows: &[Row], servers: &[&str], command: &str) -> String {
                 for server in &columns {
                     let _ = match cell(server) {
                         Some(row) => {
-                            let rate = row.measured.requests_per_second.round();
+                            let rate = row.measured.requests_per_second;
+                            // Written as results.txt writes it ({:.0}).
                             let number = thousands(rate);
+                            let rate = rate.round();
                             if rate == best && *server != CEILING {
                                 write!(text, " **{number}** |")
                             } else {
@@ -476,10 +478,13 @@ const RIGHT: f64 = 16.0;
 const TOP: f64 = 74.0;
 const PANEL: f64 = 210.0;
 /// One colour per server, in the order of the table (Tableau 10).
-const COLOURS: [&str; 10] = [
+const COLOURS: [&str; 13] = [
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948",
-    "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+    "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#2f4b7c", "#a05195",
+    "#8cd17d",
 ];
+/// The ceiling's bars are grey: a measure, not a server among the others.
+const CEILING_COLOUR: &str = "#555555";
 
 /// Grouped bars of requests/s in one connection mode: a panel per app,
 /// each with its own scale (Flask's bars would be slivers on wsgiapp's),
@@ -629,6 +634,9 @@ fn panel(
 }
 
 fn colour(server: &str, servers: &[&str]) -> &'static str {
+    if server == CEILING {
+        return CEILING_COLOUR;
+    }
     let i = servers.iter().position(|s| *s == server).unwrap_or(0);
     COLOURS[i % COLOURS.len()]
 }
