@@ -474,10 +474,15 @@ fn first_line(command: &mut Command) -> String {
 const WIDTH: f64 = 720.0;
 const LEFT: f64 = 64.0;
 const RIGHT: f64 = 16.0;
-/// The title, the subtitle and the legend, above the first panel.
+/// The title, the subtitle and one row of the legend, above the first panel.
 const TOP: f64 = 74.0;
 const PANEL: f64 = 210.0;
-/// One colour per server, in the order of the table (Tableau 10).
+/// Each server's place in the legend (room for "gunicorn-gthread"), and
+/// the height of each further row.
+const LEGEND_SLOT: f64 = 130.0;
+const LEGEND_ROW: f64 = 18.0;
+/// One colour per server, in the order of the table (Tableau 10, then
+/// three more).
 const COLOURS: [&str; 13] = [
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948",
     "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#2f4b7c", "#a05195",
@@ -520,7 +525,12 @@ pub fn chart(
     let mut clients: Vec<u32> = shown.iter().map(|r| r.concurrency).collect();
     clients.sort_unstable();
     clients.dedup();
-    let height = TOP + PANEL * apps.len() as f64;
+    // The legend: a swatch and a name per server, in as many rows of
+    // LEGEND_SLOT-wide places as it takes; the panels start below it.
+    let per_row = ((WIDTH - LEFT - RIGHT) / LEGEND_SLOT).floor().max(1.0);
+    let legend_rows = (drawn.len() as f64 / per_row).ceil().max(1.0);
+    let top = TOP + LEGEND_ROW * (legend_rows - 1.0);
+    let height = top + PANEL * apps.len() as f64;
 
     let mut svg = format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" font-family="sans-serif" font-size="12" fill="#333">
@@ -530,19 +540,20 @@ pub fn chart(
 <text x="{LEFT}" y="40">One panel per app, each with its own scale; bars grouped by concurrent clients</text>
 "##
     );
-    // Legend: a swatch and a name per server, in one row.
-    let slot = (WIDTH - LEFT - RIGHT) / drawn.len().max(1) as f64;
     for (i, server) in drawn.iter().enumerate() {
-        let x = LEFT + slot * i as f64;
+        let row = (i as f64 / per_row).floor();
+        let x = LEFT + LEGEND_SLOT * (i as f64 % per_row);
+        let y = 50.0 + LEGEND_ROW * row;
         let _ = writeln!(
             svg,
-            r#"<rect x="{x:.1}" y="50" width="12" height="12" fill="{}"/><text x="{:.1}" y="60">{server}</text>"#,
+            r#"<rect x="{x:.1}" y="{y:.1}" width="12" height="12" fill="{}"/><text x="{:.1}" y="{:.1}">{server}</text>"#,
             colour(server, servers),
             x + 16.0,
+            y + 10.0,
         );
     }
     for (a, app) in apps.iter().enumerate() {
-        let top = TOP + PANEL * a as f64;
+        let top = top + PANEL * a as f64;
         let cells: Vec<&&Row> =
             shown.iter().filter(|r| r.app == *app).collect();
         panel(&mut svg, app, top, &cells, &drawn, servers, &clients);
