@@ -263,8 +263,7 @@ pub fn compact_tables(rows: &[Row], servers: &[&str], command: &str) -> String {
                             let rate = row.measured.requests_per_second;
                             // Written as results.txt writes it ({:.0}).
                             let number = thousands(rate);
-                            let rate = rate.round();
-                            if rate == best && *server != CEILING {
+                            if rate.round() == best && *server != CEILING {
                                 write!(text, " **{number}** |")
                             } else {
                                 write!(text, " {number} |")

@@ -200,15 +200,15 @@ impl Response {
     /// rest waits in `unsent` for `flush`. Writing never waits here, and so
     /// the caller may hold the GIL meanwhile: it lets it go only when there
     /// is something to wait for (`must_wait`).
-    fn write(&mut self, mut bytes: Vec<u8>) -> Result<(), SendError> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), SendError> {
         let sink = self.sink.as_mut().ok_or(SendError::Over)?;
         // Bytes already waiting go first: the order on the wire holds.
-        if self.unsent.is_empty() {
-            let taken =
-                sink.write_now(&bytes).map_err(SendError::ClientGone)?;
-            bytes.drain(..taken);
-        }
-        self.unsent.extend_from_slice(&bytes);
+        let taken = if self.unsent.is_empty() {
+            sink.write_now(bytes).map_err(SendError::ClientGone)?
+        } else {
+            0
+        };
+        self.unsent.extend_from_slice(&bytes[taken..]);
         Ok(())
     }
 
@@ -269,7 +269,7 @@ impl Response {
         } else {
             out.extend_from_slice(data);
         }
-        self.write(out)?;
+        self.write(&out)?;
         self.sent += data.len() as u64;
         Ok(())
     }
@@ -291,7 +291,7 @@ impl Response {
             // The last chunk has size zero.
             out.extend_from_slice(b"0\r\n\r\n");
         }
-        self.write(out)?;
+        self.write(&out)?;
         // A body shorter than its Content-Length leaves the client waiting
         // for the rest: only closing the connection can end that wait.
         if let Framing::Length(length) = self.framing {

@@ -354,8 +354,9 @@ impl<'w> EventLoop<'w> {
                 }
             }
             self.expire_timers();
-            // One more request each for the connections just served (their
-            // next request may have come, and no new event would say so).
+            // One more request each for the connections just served: their
+            // next request may have come in the same read as the last one,
+            // and poll tells only of bytes that arrive after it looked.
             for key in std::mem::take(&mut self.come_back) {
                 self.handle_event(key);
             }

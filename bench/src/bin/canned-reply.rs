@@ -1,10 +1,11 @@
 //! The benchmark's ceiling: a server that does the least a server can do,
 //! so that its requests/s say how many this machine can carry at all, with
 //! wrk on the same cores. For each request head it reads, it writes the
-//! same reply that part2 gives for wsgiapp's /hello, made once: no parsing
-//! beyond finding the head's end, no app, no Python. Two threads, each with
-//! an event loop (mio), as webserver3m runs two workers; the first accepts
-//! and gives the second every other client.
+//! reply that part2 gives for wsgiapp's /hello (but for its `Server`),
+//! made once a second: no parsing beyond finding the head's end, no app,
+//! no Python. Two threads, each with an event loop (mio), as webserver3m
+//! runs two workers; the first accepts, and hands a client to the second
+//! when the second holds fewer.
 //!
 //! It is a measuring device, not a server to copy: it drops any client
 //! whose reply does not fit the socket at once, and any request with a
@@ -54,47 +55,46 @@ fn main() -> io::Result<()> {
     let (handover, clients) = mpsc::channel();
     let second_holds = Arc::new(AtomicUsize::new(0));
     let held = Arc::clone(&second_holds);
-    let second = thread::spawn(move || serve(second, None, clients, &held));
+    let second = thread::spawn(move || {
+        serve(second, Role::TakesClients(clients), &held)
+    });
     let first = Poll::new()?;
-    let accepting = Accepting {
+    let accepts = Role::Accepts {
         listener: TcpListener::from_std(listener),
         handover,
         waker,
+        second_holds: &second_holds,
     };
-    let own = AtomicUsize::new(0);
-    serve(
-        first,
-        Some((accepting, &second_holds)),
-        mpsc::channel().1,
-        &own,
-    )?;
+    serve(first, accepts, &AtomicUsize::new(0))?;
     let _ = second.join();
     Ok(())
 }
 
-/// The first loop's: the listening socket, and the way to the second.
-struct Accepting {
-    listener: TcpListener,
-    handover: mpsc::Sender<TcpStream>,
-    waker: Waker,
+/// What a loop does besides answering.
+enum Role<'a> {
+    /// The first: it accepts, and hands clients to the second, whose count
+    /// it reads (and raises, for each client it hands over).
+    Accepts {
+        listener: TcpListener,
+        handover: mpsc::Sender<TcpStream>,
+        waker: Waker,
+        second_holds: &'a AtomicUsize,
+    },
+    /// The second: it takes the clients the first hands over.
+    TakesClients(mpsc::Receiver<TcpStream>),
 }
 
-/// One event loop: accept whoever waits (the first loop, which sees how
-/// many the second holds), take the clients handed over (the second), and
-/// answer every head that came. `holds`: how many clients this loop has,
-/// counted up by the first loop as it gives them out.
+/// One event loop, in its role, answering every head that comes.
+/// `holds`: how many clients this loop has, counted up by the first loop
+/// as it gives them out, and down by this one as they go.
 fn serve(
     mut poll: Poll,
-    mut accepting: Option<(Accepting, &AtomicUsize)>,
-    handed_over: mpsc::Receiver<TcpStream>,
+    mut role: Role,
     holds: &AtomicUsize,
 ) -> io::Result<()> {
-    if let Some((accepting, _)) = &mut accepting {
-        poll.registry().register(
-            &mut accepting.listener,
-            LISTENER,
-            Interest::READABLE,
-        )?;
+    if let Role::Accepts { listener, .. } = &mut role {
+        poll.registry()
+            .register(listener, LISTENER, Interest::READABLE)?;
     }
     let mut clients: HashMap<usize, TcpStream> = HashMap::new();
     let mut next_token = 0;
@@ -105,10 +105,18 @@ fn serve(
         poll.poll(&mut events, None)?;
         for event in events.iter() {
             let mut new = Vec::new();
-            match (event.token(), &accepting) {
+            match (event.token(), &role) {
                 // Edge-triggered: take every waiting client now.
-                (LISTENER, Some((accepting, second_holds))) => {
-                    while let Ok((client, _)) = accepting.listener.accept() {
+                (
+                    LISTENER,
+                    Role::Accepts {
+                        listener,
+                        handover,
+                        waker,
+                        second_holds,
+                    },
+                ) => {
+                    while let Ok((client, _)) = listener.accept() {
                         if holds.load(Relaxed) <= second_holds.load(Relaxed) {
                             holds.fetch_add(1, Relaxed);
                             new.push(client);
@@ -116,12 +124,14 @@ fn serve(
                             // Counted first: the second may be done with
                             // it before this loop goes on.
                             second_holds.fetch_add(1, Relaxed);
-                            let _ = accepting.handover.send(client);
-                            let _ = accepting.waker.wake();
+                            let _ = handover.send(client);
+                            let _ = waker.wake();
                         }
                     }
                 }
-                (WAKER, _) => new.extend(handed_over.try_iter()),
+                (WAKER, Role::TakesClients(handed_over)) => {
+                    new.extend(handed_over.try_iter())
+                }
                 (Token(key), _) => {
                     let Some(client) = clients.get_mut(&key) else {
                         continue;
